@@ -1,0 +1,1 @@
+"""animespeech_assets: anime episodes -> character speech and dialogue datasets, as Dagster assets."""

@@ -1,0 +1,220 @@
+"""The ``animespeech`` command: scan, materialize, lineage, demo, ui.
+
+Runs go through Dagster with the project's instance ($DAGSTER_HOME, default .dagster_home/),
+so everything done here is visible in the UI as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from animespeech_assets.environment import PROJECT_ROOT, configure_caches, ensure_dagster_home
+from animespeech_assets.layout import DataLayout
+
+
+class CliError(Exception):
+    pass
+
+
+def _instance():
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    return DagsterInstance.get()
+
+
+def _defs():
+    from animespeech_assets.definitions import defs
+
+    return defs
+
+
+def register_episodes(instance, keys: Sequence[str]) -> list[str]:
+    from animespeech_assets.defs.partitions import EPISODES
+
+    known = set(instance.get_dynamic_partitions(EPISODES))
+    new = sorted(set(keys) - known)
+    if new:
+        instance.add_dynamic_partitions(EPISODES, new)
+    return new
+
+
+def cmd_scan(args, layout: DataLayout) -> int:
+    from animespeech_assets.episodes import scan
+
+    found, problems = scan(layout.inputs)
+    new = register_episodes(_instance(), list(found))
+    for key, ep in sorted(found.items()):
+        subs = ep.subtitles.name if ep.subtitles else "no subtitles"
+        print(f"{key}\t{ep.media.name}\t{subs}\t{'new' if key in new else 'registered'}")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"{len(found)} episode(s), {len(new)} newly registered", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _selected_keys(job, select: str | None):
+    import dagster as dg
+
+    from animespeech_assets.defs.jobs import EPISODE_ASSET_KEYS
+
+    if not select:
+        return list(EPISODE_ASSET_KEYS)
+    names = [s.strip() for s in select.split(",") if s.strip()]
+    if all(n.replace("_", "").replace("/", "").isalnum() for n in names):
+        selection = dg.AssetSelection.assets(*names)
+    else:  # Dagster's selection syntax, e.g. "key:transcript+"
+        selection = dg.AssetSelection.from_string(select)
+    graph = _defs().resolve_asset_graph()
+    try:
+        keys = selection.resolve(graph)
+    except Exception as exc:  # Dagster raises on unknown keys
+        raise CliError(f"--select {select!r}: {exc}") from exc
+    chosen = [k for k in EPISODE_ASSET_KEYS if k in keys]
+    if not chosen:
+        known = ", ".join(k.to_user_string() for k in EPISODE_ASSET_KEYS)
+        raise CliError(f"--select {select!r} names no per-episode asset (per-episode assets: {known})")
+    return chosen
+
+
+def materialize_episode(episode: str, select: str | None = None) -> None:
+    """Register ``episode`` if needed and run the selected per-episode assets for it."""
+    from animespeech_assets.episodes import check_key, find_episode
+
+    layout = DataLayout.from_env()
+    check_key(episode)
+    find_episode(layout.inputs, episode)  # clear error before starting a run
+    instance = _instance()
+    register_episodes(instance, [episode])
+    job = _defs().resolve_job_def("episode_job")
+    keys = _selected_keys(job, select)
+    result = job.execute_in_process(
+        instance=instance, partition_key=episode, asset_selection=keys, raise_on_error=False
+    )
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            mat = event.step_materialization_data.materialization
+            path = mat.metadata.get("path")
+            print(f"materialized {mat.asset_key.to_user_string()} [{episode}] -> {path.value if path else ''}")
+    if not result.success:
+        messages = [
+            ev.event_specific_data.error.message.strip()
+            for ev in result.all_events
+            if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data and ev.event_specific_data.error
+        ]
+        raise CliError(f"run {result.run_id} failed for episode {episode!r}:\n" + "\n".join(messages))
+
+
+def cmd_materialize(args, layout: DataLayout) -> int:
+    materialize_episode(args.episode, args.select)
+    return 0
+
+
+def cmd_lineage(args, layout: DataLayout) -> int:
+    from animespeech_assets.lineage import Ledger, format_history, format_trace
+
+    ledger = Ledger(layout.lineage)
+    if args.lineage_cmd == "show":
+        rec = ledger.trace(args.asset, args.episode)
+        if rec is None:
+            raise CliError(f"no lineage record for {args.asset}" + (f" [{args.episode}]" if args.episode else ""))
+        print(format_trace(rec))
+    elif args.lineage_cmd == "history":
+        recs = ledger.records(args.asset, args.episode)
+        if not recs:
+            raise CliError(f"no lineage record for {args.asset}" + (f" [{args.episode}]" if args.episode else ""))
+        print(format_history(recs))
+    elif args.lineage_cmd == "sql":
+        con = ledger.connect()
+        try:
+            cur = con.execute(args.query)
+            cols = [d[0] for d in cur.description]
+            print("\t".join(cols))
+            for row in cur.fetchall():
+                print("\t".join("" if v is None else str(v) for v in row))
+        finally:
+            con.close()
+    return 0
+
+
+def start_ui(port: int) -> int:
+    ensure_dagster_home()
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    return subprocess.call(cmd, cwd=PROJECT_ROOT)
+
+
+def cmd_demo(args, layout: DataLayout) -> int:
+    from animespeech_assets.demo import generate_demo
+    from animespeech_assets.demo_script import EPISODES
+
+    made = generate_demo(layout, seed=args.seed, force=args.regenerate)
+    print(f"demo episodes in {layout.inputs}: {', '.join(EPISODES)} ({'generated ' + ', '.join(made) if made else 'already there'})")
+    for episode in EPISODES:
+        materialize_episode(episode)
+    if args.no_ui:
+        return 0
+    return start_ui(args.port)
+
+
+def cmd_ui(args, layout: DataLayout) -> int:
+    return start_ui(args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="animespeech", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("scan", help="register the episodes found in data/inputs/ as partitions")
+    s.set_defaults(func=cmd_scan)
+
+    s = sub.add_parser("materialize", help="run the per-episode assets of one episode")
+    s.add_argument("--episode", required=True, help="episode key (the input file's sanitised stem)")
+    s.add_argument("--select", help="assets to run: comma-separated names or Dagster selection syntax (default: all)")
+    s.set_defaults(func=cmd_materialize)
+
+    s = sub.add_parser("lineage", help="what produced a dataset, from which inputs, models and parameters")
+    lsub = s.add_subparsers(dest="lineage_cmd", required=True)
+    for name, help_ in (("show", "latest record and, recursively, the records of its inputs"),
+                        ("history", "every record, newest first, with what changed")):
+        ls = lsub.add_parser(name, help=help_)
+        ls.add_argument("asset")
+        ls.add_argument("--episode", help="partition (episode key)")
+    ls = lsub.add_parser("sql", help="run a DuckDB query over the views `lineage` and `lineage_inputs`")
+    ls.add_argument("query")
+    s.set_defaults(func=cmd_lineage)
+
+    s = sub.add_parser("demo", help="generate the demo episodes, run every asset on them, start the UI")
+    s.add_argument("--no-ui", action="store_true", help="stop after materializing")
+    s.add_argument("--port", type=int, default=3000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--regenerate", action="store_true", help="re-make the demo inputs even if present")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on 127.0.0.1")
+    s.add_argument("--port", type=int, default=3000)
+    s.set_defaults(func=cmd_ui)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    layout = DataLayout.from_env()
+    configure_caches(layout)
+    from animespeech_assets.audio import MediaError
+    from animespeech_assets.episodes import EpisodeError
+    from animespeech_assets.subtitles import SubtitleError
+
+    try:
+        return args.func(args, layout)
+    except (CliError, EpisodeError, MediaError, SubtitleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""The Dagster code location (``dagster dev``, ``workspace.yaml``, ``animespeech``)."""
+
+import dagster as dg
+
+from animespeech_assets.environment import configure_caches
+
+configure_caches()
+
+from animespeech_assets.defs.jobs import ASSETS, episode_job  # noqa: E402
+from animespeech_assets.defs.resources import DataResource  # noqa: E402
+from animespeech_assets.defs.sensors import new_episodes_sensor  # noqa: E402
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[episode_job],
+    sensors=[new_episodes_sensor],
+    resources={"data": DataResource()},
+)

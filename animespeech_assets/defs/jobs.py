@@ -1,0 +1,17 @@
+import dagster as dg
+
+from . import ingest
+from .partitions import episodes
+
+ASSET_MODULES = [ingest]
+ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
+
+# every asset partitioned by episode, in one job: a backfill or a sensor run does a whole episode
+EPISODE_ASSET_KEYS = [key for a in ASSETS if a.partitions_def == episodes for key in a.keys]
+
+episode_job = dg.define_asset_job(
+    "episode_job",
+    selection=EPISODE_ASSET_KEYS,
+    partitions_def=episodes,
+    description="Every per-episode asset, from the decoded audio to the episode's exports.",
+)

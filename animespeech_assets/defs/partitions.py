@@ -1,0 +1,5 @@
+import dagster as dg
+
+EPISODES = "episodes"
+
+episodes = dg.DynamicPartitionsDefinition(name=EPISODES)

@@ -1,0 +1,30 @@
+"""Sensors: dropping a video into data/inputs/ is all a user does to add an episode."""
+
+
+import dagster as dg
+
+from animespeech_assets.episodes import scan
+
+from .jobs import episode_job
+from .partitions import EPISODES, episodes
+from .resources import DataResource
+
+
+@dg.sensor(
+    job=episode_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Registers new media files in data/inputs/ as episode partitions and runs their assets.",
+)
+def new_episodes_sensor(context: dg.SensorEvaluationContext, data: DataResource) -> dg.SensorResult | dg.SkipReason:
+    found, problems = scan(data.layout.inputs)
+    for problem in problems:
+        context.log.error(problem)
+    known = set(context.instance.get_dynamic_partitions(EPISODES))
+    new = sorted(set(found) - known)
+    if not new:
+        return dg.SkipReason("; ".join(problems) if problems else "no new episodes")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"new-episode:{key}", partition_key=key) for key in new],
+        dynamic_partitions_requests=[episodes.build_add_request(new)],
+    )
