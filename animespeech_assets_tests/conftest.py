@@ -1,0 +1,45 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from animespeech_assets.demo import SAMPLE_RATE, mux
+from animespeech_assets.layout import DataLayout
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+EVAL = Path(os.environ.get("ANIMESPEECH_EVAL_DIR", SHARED / "eval"))
+
+
+def tone_track(seconds: float, bursts: list[tuple[float, float, float]], sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Stereo float32 (n, 2): silence with sine bursts (start, end, frequency)."""
+    t = np.arange(int(seconds * sr)) / sr
+    mono = np.zeros_like(t)
+    for start, end, freq in bursts:
+        on = (t >= start) & (t < end)
+        mono[on] = 0.5 * np.sin(2 * np.pi * freq * t[on])
+    return np.stack([mono, mono], axis=1).astype(np.float32)
+
+
+@pytest.fixture
+def layout(tmp_path, monkeypatch) -> DataLayout:
+    """A fresh data root and Dagster home for one test."""
+    monkeypatch.setenv("ANIMESPEECH_DATA_DIR", str(tmp_path / "data"))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    lay = DataLayout.from_env()
+    lay.inputs.mkdir(parents=True)
+    lay.annotations.mkdir(parents=True)
+    return lay
+
+
+def write_tone_episode(layout: DataLayout, key: str, seconds: float = 6.0, srt: str | None = None) -> Path:
+    """An MKV (H.264 + AAC) with tone bursts at 1-2 s and 3-4.5 s, plus an SRT for them."""
+    audio = tone_track(seconds, [(1.0, 2.0, 440.0), (3.0, 4.5, 660.0)])
+    path = mux(layout.inputs / f"{key}.mkv", audio, [0.0])
+    if srt is None:
+        srt = "1\n00:00:01,000 --> 00:00:02,000\nはじめ\n\n2\n00:00:03,000 --> 00:00:04,500\nつぎ\n\n"
+    (layout.inputs / f"{key}.srt").write_text(srt, encoding="utf-8")
+    return path
