@@ -57,7 +57,7 @@ def cmd_scan(args, layout: DataLayout) -> int:
     return 1 if problems else 0
 
 
-def _selected_keys(job, select: str | None):
+def _selected_keys(select: str | None):
     import dagster as dg
 
     from animespeech_assets.defs.jobs import EPISODE_ASSET_KEYS
@@ -81,8 +81,88 @@ def _selected_keys(job, select: str | None):
     return chosen
 
 
+def _run(job_name: str, instance, keys, partition: str | None = None) -> list[str]:
+    """Execute ``keys`` of a job in this process with the project instance; returns what it materialized."""
+    job = _defs().resolve_job_def(job_name)
+    result = job.execute_in_process(instance=instance, partition_key=partition, asset_selection=keys, raise_on_error=False)
+    done = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            mat = event.step_materialization_data.materialization
+            path = mat.metadata.get("path")
+            done.append(mat.asset_key.to_user_string())
+            where = f" [{partition}]" if partition else ""
+            print(f"materialized {mat.asset_key.to_user_string()}{where} -> {path.value if path else ''}")
+    if not result.success:
+        messages = [
+            ev.event_specific_data.error.message.strip()
+            for ev in result.all_events
+            if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data and ev.event_specific_data.error
+        ]
+        target = f"episode {partition!r}" if partition else job_name
+        raise CliError(f"run {result.run_id} failed for {target}:\n" + "\n".join(messages))
+    return done
+
+
+def reference_is_current(layout: DataLayout) -> bool:
+    """Whether the reference set was built by the current code from exactly the current annotation
+    files and embeddings."""
+    from animespeech_assets.lineage import Ledger
+    from animespeech_assets.references import reference_inputs, reference_sources
+
+    record = Ledger(layout.lineage).latest("reference_set")
+    if record is None or not layout.asset_file("reference_set").exists():
+        return False
+    import dagster as dg
+
+    code_version = _defs().resolve_assets_def("reference_set").code_versions_by_key[dg.AssetKey("reference_set")]
+    if record["code_version"] != code_version:
+        return False
+    current = {(i.path, i.data_version) for i in reference_inputs([s for s in reference_sources(layout) if s.embeddings.exists()])}
+    return current == {(i["path"], i["data_version"]) for i in record["inputs"]}
+
+
+def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
+    """Bring the reference set up to date: embed every labelled episode that has no embeddings yet,
+    then rebuild the reference set if its inputs changed. Returns the (asset, episode) pairs done."""
+    from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS
+    from animespeech_assets.episodes import discover
+    from animespeech_assets.references import reference_sources
+
+    known = discover(layout.inputs)
+    done: set[tuple[str, str]] = set()
+    for source in reference_sources(layout):
+        if source.embeddings.exists() or source.episode not in known:
+            continue
+        register_episodes(instance, [source.episode])
+        for name in _run("episode_job", instance, _upstream_of("speaker_embeddings"), source.episode):
+            done.add((name, source.episode))
+    if not reference_is_current(layout):
+        _run("shared_job", instance, SHARED_ASSET_KEYS)
+    return done
+
+
+def _upstream_of(asset: str):
+    """``asset`` and its per-episode ancestors, in the episode job."""
+    import dagster as dg
+
+    from animespeech_assets.defs.jobs import EPISODE_ASSET_KEYS
+
+    graph = _defs().resolve_asset_graph()
+    keys = dg.AssetSelection.assets(asset).upstream().resolve(graph)
+    return [k for k in EPISODE_ASSET_KEYS if k in keys]
+
+
+def _needs_shared(keys) -> bool:
+    from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS
+
+    graph = _defs().resolve_asset_graph()
+    return any(set(graph.get(k).parent_keys) & set(SHARED_ASSET_KEYS) for k in keys)
+
+
 def materialize_episode(episode: str, select: str | None = None) -> None:
-    """Register ``episode`` if needed and run the selected per-episode assets for it."""
+    """Register ``episode`` if needed and run the selected per-episode assets for it, bringing the
+    shared (non-partitioned) assets they read up to date first."""
     from animespeech_assets.episodes import check_key, find_episode
 
     layout = DataLayout.from_env()
@@ -90,23 +170,15 @@ def materialize_episode(episode: str, select: str | None = None) -> None:
     find_episode(layout.inputs, episode)  # clear error before starting a run
     instance = _instance()
     register_episodes(instance, [episode])
-    job = _defs().resolve_job_def("episode_job")
-    keys = _selected_keys(job, select)
-    result = job.execute_in_process(
-        instance=instance, partition_key=episode, asset_selection=keys, raise_on_error=False
-    )
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            mat = event.step_materialization_data.materialization
-            path = mat.metadata.get("path")
-            print(f"materialized {mat.asset_key.to_user_string()} [{episode}] -> {path.value if path else ''}")
-    if not result.success:
-        messages = [
-            ev.event_specific_data.error.message.strip()
-            for ev in result.all_events
-            if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data and ev.event_specific_data.error
-        ]
-        raise CliError(f"run {result.run_id} failed for episode {episode!r}:\n" + "\n".join(messages))
+    keys = _selected_keys(select)
+    if _needs_shared(keys):
+        # the episode's own embeddings first, so its labels (if any) can join the reference set
+        before = [k for k in keys if k in _upstream_of("speaker_embeddings")]
+        done = set(_run("episode_job", instance, before, episode)) if before else set()
+        done |= {name for name, ep in prepare_shared(instance, layout) if ep == episode}
+        keys = [k for k in keys if k.to_user_string() not in done]
+    if keys:
+        _run("episode_job", instance, keys, episode)
 
 
 def cmd_materialize(args, layout: DataLayout) -> int:
@@ -138,6 +210,21 @@ def cmd_lineage(args, layout: DataLayout) -> int:
                 print("\t".join("" if v is None else str(v) for v in row))
         finally:
             con.close()
+    return 0
+
+
+def cmd_evaluate(args, layout: DataLayout) -> int:
+    """Leave-one-out evaluation of the per-class KNN on the current reference set."""
+    import pyarrow.parquet as pq
+
+    from animespeech_assets import identify
+
+    path = layout.asset_file("reference_set")
+    if not path.exists():
+        raise CliError(f"{path} does not exist: materialize an episode with labels first")
+    ks = tuple(int(k) for k in args.k.split(",")) if args.k else identify.K_GRID
+    report = identify.leave_one_out(identify.Reference.from_table(pq.read_table(path)), ks=ks)
+    print(identify.format_evaluation(report))
     return 0
 
 
@@ -188,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("query")
     s.set_defaults(func=cmd_lineage)
 
+    s = sub.add_parser("evaluate", help="leave-one-out accuracy/precision/coverage of the KNN for a grid of k and thresholds")
+    s.add_argument("--k", help="comma-separated k values (default: 1,3,5,7,10,15)")
+    s.set_defaults(func=cmd_evaluate)
+
     s = sub.add_parser("demo", help="generate the demo episodes, run every asset on them, start the UI")
     s.add_argument("--no-ui", action="store_true", help="stop after materializing")
     s.add_argument("--port", type=int, default=3000)
@@ -207,11 +298,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_caches(layout)
     from animespeech_assets.audio import MediaError
     from animespeech_assets.episodes import EpisodeError
-    from animespeech_assets.subtitles import SubtitleError
+    from animespeech_assets.textio import TextFileError
 
     try:
         return args.func(args, layout)
-    except (CliError, EpisodeError, MediaError, SubtitleError) as exc:
+    except (CliError, EpisodeError, MediaError, TextFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

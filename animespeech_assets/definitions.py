@@ -6,13 +6,14 @@ from animespeech_assets.environment import configure_caches
 
 configure_caches()
 
-from animespeech_assets.defs.jobs import ASSETS, episode_job  # noqa: E402
+from animespeech_assets.defs.identify import SpeakerEncoderResource  # noqa: E402
+from animespeech_assets.defs.jobs import ASSETS, episode_job, shared_job  # noqa: E402
 from animespeech_assets.defs.resources import DataResource  # noqa: E402
 from animespeech_assets.defs.sensors import new_episodes_sensor  # noqa: E402
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[episode_job],
+    jobs=[episode_job, shared_job],
     sensors=[new_episodes_sensor],
-    resources={"data": DataResource()},
+    resources={"data": DataResource(), "speaker_encoder": SpeakerEncoderResource()},
 )

@@ -7,12 +7,13 @@ case kept exactly as written.
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+
+from animespeech_assets.textio import TextFileError, read_text
 
 SUBTITLE_FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -20,7 +21,7 @@ _ASS_OVERRIDE = re.compile(r"\{[^{}]*\}")
 _SPACES = re.compile(r"\s+")
 
 
-class SubtitleError(ValueError):
+class SubtitleError(TextFileError):
     """A subtitle file that cannot be used; the message names the file (and the cue)."""
 
 
@@ -70,35 +71,6 @@ TRANSCRIPT_SCHEMA = pa.schema(
 )
 
 
-def decode_text(data: bytes, path: Path) -> tuple[str, str]:
-    """Decode subtitle bytes; returns (text with LF line endings, encoding name)."""
-    if not data.strip():
-        raise SubtitleError(f"{path}: the subtitle file is empty")
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            return _lf(data.decode(enc)), enc
-    # BOM-less UTF-16: every other byte of ASCII markup is NUL
-    head = data[:2000]
-    if head.count(0) > len(head) // 4:
-        enc = "utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"
-        return _lf(data.decode(enc, errors="strict")), enc
-    for enc in ("utf-8", "cp932", "euc_jp"):
-        try:
-            return _lf(data.decode(enc)), enc
-        except UnicodeDecodeError:
-            continue
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise SubtitleError(f"{path}: cannot determine the text encoding (tried UTF-8/16, CP932, EUC-JP)")
-    return _lf(str(best)), best.encoding
-
-
-def _lf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def read_cues(path: Path) -> tuple[list[Cue], str, str]:
     """Parse a subtitle file; returns (cues in file order, encoding, format)."""
     import pysubs2
@@ -107,11 +79,7 @@ def read_cues(path: Path) -> tuple[list[Cue], str, str]:
     fmt = SUBTITLE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SubtitleError(f"{path}: unknown subtitle extension (expected one of {sorted(SUBTITLE_FORMATS)})")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SubtitleError(f"{path}: cannot read ({exc})") from exc
-    text, encoding = decode_text(data, path)
+    text, encoding = read_text(path)
     try:
         subs = pysubs2.SSAFile.from_string(text, format_=fmt)
     except Exception as exc:  # pysubs2 raises a variety of errors on malformed files

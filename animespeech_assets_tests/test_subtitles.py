@@ -2,6 +2,7 @@ import codecs
 
 import pytest
 
+from animespeech_assets.textio import TextFileError
 from animespeech_assets.subtitles import (
     SubtitleError,
     TranscriptFilters,
@@ -114,7 +115,7 @@ def test_cues_outside_the_audio_are_clipped_or_dropped_with_warnings(tmp_path):
 def test_bad_files_raise_errors_naming_the_file(tmp_path, content, fragment):
     path = tmp_path / "broken.srt"
     path.write_bytes(content)
-    with pytest.raises(SubtitleError) as err:
+    with pytest.raises(TextFileError) as err:  # SubtitleError is a TextFileError
         read_cues(path)
     assert str(path) in str(err.value) and fragment in str(err.value)
 

@@ -1,9 +1,9 @@
 import dagster as dg
 
-from . import ingest
+from . import identify, ingest
 from .partitions import episodes
 
-ASSET_MODULES = [ingest]
+ASSET_MODULES = [ingest, identify]
 ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
 
 # every asset partitioned by episode, in one job: a backfill or a sensor run does a whole episode
@@ -14,4 +14,13 @@ episode_job = dg.define_asset_job(
     selection=EPISODE_ASSET_KEYS,
     partitions_def=episodes,
     description="Every per-episode asset, from the decoded audio to the episode's exports.",
+)
+
+# the assets that combine all episodes (brought up to date before an episode that needs them)
+SHARED_ASSET_KEYS = [key for a in ASSETS if a.partitions_def is None for key in a.keys]
+
+shared_job = dg.define_asset_job(
+    "shared_job",
+    selection=SHARED_ASSET_KEYS,
+    description="The assets that combine every episode (the reference set).",
 )

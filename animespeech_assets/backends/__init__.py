@@ -1,0 +1,1 @@
+"""Model backends: one small protocol per model kind, implementations import heavy libraries lazily."""
