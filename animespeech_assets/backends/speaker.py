@@ -45,20 +45,52 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def _padded(clips: list[np.ndarray]):
-    """(batch, max_len) tensor with zero padding and the relative lengths SpeechBrain expects."""
+    """(batch, max_len) tensor and the relative lengths SpeechBrain expects.
+
+    Short clips are padded by repeating themselves rather than with zeros: pooling is masked by
+    the lengths, but convolutions near a clip's end still see the padding, and silence there
+    (log-mel of zeros) pulls the vector much further than more of the same voice does.
+    """
     import torch
 
     longest = max(len(c) for c in clips)
-    batch = np.zeros((len(clips), longest), np.float32)
-    for i, c in enumerate(clips):
-        batch[i, : len(c)] = c
+    batch = np.stack([np.resize(np.asarray(c, np.float32), longest) for c in clips])
     lengths = torch.tensor([len(c) / longest for c in clips], dtype=torch.float32)
     return torch.from_numpy(batch), lengths
+
+
+MAX_PADDING = 0.1  # a batch's shortest clip is at least 90 % of its longest
 
 
 def _batches(n: int, batch_size: int):
     for i in range(0, n, max(1, batch_size)):
         yield slice(i, min(n, i + batch_size))
+
+
+def length_buckets(lengths: list[int], batch_size: int, max_padding: float = MAX_PADDING) -> list[list[int]]:
+    """Batches of clip indices, longest first, where no clip is padded by more than ``max_padding``.
+
+    Convolutional encoders (ECAPA, WavLM's feature extractor) see zero padding near a clip's end
+    even when pooling is masked, so batching only clips of similar length keeps a line's vector
+    (nearly) the same whether it is embedded alone or in a batch.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and lengths[i] >= (1 - max_padding) * lengths[batches[-1][0]]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def _embed_bucketed(clips: list[np.ndarray], batch_size: int, forward) -> np.ndarray:
+    """Run ``forward(list_of_clips) -> (b, dim)`` over length buckets; rows in the input order."""
+    out: list[np.ndarray | None] = [None] * len(clips)
+    for bucket in length_buckets([len(c) for c in clips], batch_size):
+        for i, row in zip(bucket, forward([clips[i] for i in bucket])):
+            out[i] = row
+    return _normalise(np.stack(out))
 
 
 class ResemblyzerEncoder:
@@ -120,12 +152,12 @@ class SpeechBrainEncoder:
         self.dim = int(probe.shape[-1])
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
-        out = []
-        for b in _batches(len(clips), self.batch_size):
-            wavs, lens = _padded(clips[b])
-            emb = self.classifier.encode_batch(wavs.to(self.device), lens.to(self.device), normalize=False)
-            out.append(emb.squeeze(1).detach().cpu().numpy())
-        return _normalise(np.concatenate(out))
+        return _embed_bucketed(clips, self.batch_size, self._forward)
+
+    def _forward(self, batch: list[np.ndarray]) -> np.ndarray:
+        wavs, lens = _padded(batch)
+        emb = self.classifier.encode_batch(wavs.to(self.device), lens.to(self.device), normalize=False)
+        return emb.squeeze(1).detach().cpu().numpy()
 
 
 class AnimeSpeakerEncoder:
@@ -147,16 +179,15 @@ class AnimeSpeakerEncoder:
         self.dim = int(architecture.get("lin_neurons", 192))
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
-        out = []
+        return _embed_bucketed(clips, self.batch_size, self._forward)
+
+    def _forward(self, batch: list[np.ndarray]) -> np.ndarray:
+        wavs, lens = _padded(batch)
+        wavs, lens = wavs.to(self.device), lens.to(self.device)
         with self.torch.inference_mode():
-            for b in _batches(len(clips), self.batch_size):
-                wavs, lens = _padded(clips[b])
-                wavs, lens = wavs.to(self.device), lens.to(self.device)
-                peak = wavs.abs().amax(dim=1, keepdim=True).clamp(min=1.0)
-                feats = self.model.fbank(wavs / peak * 32768.0)  # the scaling its training used
-                emb = self.model.backbone(feats, lengths=lens)
-                out.append(emb.squeeze(1).cpu().numpy())
-        return _normalise(np.concatenate(out))
+            peak = wavs.abs().amax(dim=1, keepdim=True).clamp(min=1.0)  # per clip, not per batch
+            feats = self.model.fbank(wavs / peak * 32768.0)  # the scaling its training used
+            return self.model.backbone(feats, lengths=lens).squeeze(1).cpu().numpy()
 
 
 class WavLMEncoder:
@@ -177,15 +208,15 @@ class WavLMEncoder:
         self.dim = int(self.model.config.xvector_output_dim)
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
-        out = []
+        return _embed_bucketed(clips, self.batch_size, self._forward)
+
+    def _forward(self, batch: list[np.ndarray]) -> np.ndarray:
+        inputs = self.extractor(
+            [np.asarray(c, np.float32) for c in batch], sampling_rate=SAMPLE_RATE,
+            padding=True, return_attention_mask=True, return_tensors="pt",
+        ).to(self.device)
         with self.torch.inference_mode():
-            for b in _batches(len(clips), self.batch_size):
-                inputs = self.extractor(
-                    [np.asarray(c, np.float32) for c in clips[b]], sampling_rate=SAMPLE_RATE,
-                    padding=True, return_attention_mask=True, return_tensors="pt",
-                ).to(self.device)
-                out.append(self.model(**inputs).embeddings.cpu().numpy())
-        return _normalise(np.concatenate(out))
+            return self.model(**inputs).embeddings.cpu().numpy()
 
 
 @lru_cache(maxsize=4)
