@@ -85,12 +85,3 @@ def sha256_file(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def sha256_files(paths: list[Path]) -> str:
-    """One hash over several files (names relative to their common parent included)."""
-    digest = hashlib.sha256()
-    for p in sorted(Path(p) for p in paths):
-        digest.update(p.name.encode())
-        digest.update(sha256_file(p).encode())
-    return digest.hexdigest()

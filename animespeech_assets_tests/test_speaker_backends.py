@@ -17,6 +17,11 @@ from animespeech_assets.backends.speaker import (
 SR = 16000
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)  # the random-weight models are the same on every run
+
+
 def clips(seed=0, lengths=(2.0, 1.95, 1.85, 1.0, 0.6)):
     rng = np.random.default_rng(seed)
     t = [np.arange(int(s * SR)) / SR for s in lengths]
@@ -132,7 +137,6 @@ def test_wavlm_xvector_from_a_local_folder(tmp_path):
         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, tdnn_dim=(32, 32, 64),
         tdnn_kernel=(3, 1, 1), tdnn_dilation=(1, 1, 1), xvector_output_dim=16, num_buckets=32, max_bucket_distance=64,
     )
-    torch.manual_seed(0)
     WavLMForXVector(config).save_pretrained(tmp_path)
     Wav2Vec2FeatureExtractor(sampling_rate=SR, do_normalize=True, return_attention_mask=True).save_pretrained(tmp_path)
     enc = WavLMEncoder(str(tmp_path), device="cpu", batch_size=4)

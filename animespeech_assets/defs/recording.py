@@ -11,8 +11,8 @@ from typing import Any
 
 import dagster as dg
 
-from animespeech_assets.lineage import InputVersion, LineageRecord, utcnow
-from animespeech_assets.storage import sha256_file, sha256_files
+from animespeech_assets.lineage import UNPARTITIONED, InputVersion, LineageRecord, utcnow
+from animespeech_assets.storage import sha256_file
 
 from .resources import DataResource
 
@@ -22,8 +22,8 @@ def partition_of(context: dg.AssetExecutionContext) -> str:
 
 
 def upstream(asset: str, partition: str, path: Path) -> InputVersion:
-    """The version of an upstream asset's file that this materialization read."""
-    return InputVersion(asset=asset, partition=partition, data_version=sha256_file(path), path=str(path))
+    """The version of an upstream asset's primary file that this materialization read."""
+    return InputVersion(asset=asset, partition=partition or UNPARTITIONED, data_version=sha256_file(path), path=str(path))
 
 
 def source_file(path: Path, partition: str, digest: str | None = None) -> InputVersion:
@@ -45,7 +45,9 @@ def finish(
     checks: Sequence[dg.AssetCheckResult] = (),
 ) -> dg.MaterializeResult:
     outputs = [Path(p) for p in outputs]
-    content_hash = sha256_file(outputs[0]) if len(outputs) == 1 else sha256_files(outputs)
+    # the data version is the hash of the primary output (the first); further outputs are files
+    # derived from it (an evaluation report, a preview) and are recorded by path
+    content_hash = sha256_file(outputs[0])
     key = context.asset_key
     record = LineageRecord(
         asset=key.to_user_string(),

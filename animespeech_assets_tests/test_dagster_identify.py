@@ -1,0 +1,92 @@
+"""Speaker identification end to end through the CLI and Dagster, on small generated episodes
+spoken by the real default TTS and identified by the real default encoder."""
+
+import csv
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from animespeech_assets.cli import main
+from animespeech_assets.demo import generate_episode
+from animespeech_assets.demo_script import EPISODES
+from animespeech_assets.lineage import Ledger
+
+
+@pytest.fixture
+def two_episodes(layout):
+    ep1_scenes = EPISODES["demo_ep01"][:2]  # 24 lines, 3 labels per character
+    ep2_scenes = EPISODES["demo_ep02"][:1]  # 12 lines, no labels
+    generate_episode(layout, "ep1", ep1_scenes, seed=1, labels=3)
+    generate_episode(layout, "ep2", ep2_scenes, seed=2)
+    return layout
+
+
+def truth(layout, episode):
+    return [r["character"] for r in csv.DictReader(open(layout.demo / f"{episode}.truth.csv", encoding="utf-8"))]
+
+
+def test_second_episode_predicted_from_first_episode_labels(two_episodes, capsys):
+    layout = two_episodes
+    labels_before = layout.annotation_file("ep1").read_bytes()
+    assert main(["materialize", "--episode", "ep2"]) == 0
+    out = capsys.readouterr().out
+    # ep1's embeddings were computed first (its labels are needed), then the reference set
+    assert out.index("speaker_embeddings [ep1]") < out.index("reference_set") < out.index("character_predictions [ep2]")
+    assert "character_predictions [ep1]" not in out
+
+    ref = pq.read_table(layout.asset_file("reference_set")).to_pylist()
+    assert {r["episode"] for r in ref} == {"ep1"} and {r["source"] for r in ref} == {"label"}
+    assert sorted({r["character"] for r in ref}) == ["Haruto", "Mei", "Sakura", "Yuki"]
+    assert len(ref) == 12
+
+    rows = pq.read_table(layout.asset_file("character_predictions", "ep2")).to_pylist()
+    expected = truth(layout, "ep2")
+    assert len(rows) == len(expected) == 12
+    assert [r["start"] for r in rows] == sorted(r["start"] for r in rows)
+    assert sum(r["character"] == t for r, t in zip(rows, expected)) >= 11
+    certain = [(r, t) for r, t in zip(rows, expected) if r["status"] == "certain"]
+    assert certain and all(r["character"] == t for r, t in certain)
+    for r in rows:
+        assert 0 <= r["distance"] <= 2 and r["neighbours"]
+        assert r["neighbours"][0]["distance"] <= r["neighbours"][-1]["distance"]
+    assert layout.annotation_file("ep1").read_bytes() == labels_before  # human file untouched
+
+    instance = dg.DagsterInstance.get()
+    (check,) = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey("character_predictions"), "predictions_valid"), limit=1
+    )
+    assert check.status.value == "SUCCEEDED"
+
+    # ep1: labelled lines keep the human label, the rest are predicted from the others
+    assert main(["materialize", "--episode", "ep1", "--select", "character_predictions"]) == 0
+    capsys.readouterr()
+    rows1 = pq.read_table(layout.asset_file("character_predictions", "ep1")).to_pylist()
+    labelled = [r for r in rows1 if r["status"] == "labelled"]
+    assert len(labelled) == 12
+    assert all(r["character"] == t for r, t in zip(rows1, truth(layout, "ep1")) if r["status"] == "labelled")
+
+    # lineage: the predictions trace back through the reference set to ep1's labels
+    assert main(["lineage", "show", "character_predictions", "--episode", "ep2"]) == 0
+    shown = capsys.readouterr().out
+    assert "reference_set [__all__]" in shown and "ep1.csv" in shown and "ep2.mkv" in shown
+    record = Ledger(layout.lineage).latest("character_predictions", "ep2")
+    assert record["models"] == {"speaker_encoder": "resemblyzer:pretrained.pt"}
+    assert set(record["parameters"]) >= {"k", "certain_threshold", "uncertain_threshold"}
+
+
+def test_reference_set_is_not_rebuilt_when_nothing_changed(two_episodes, capsys):
+    layout = two_episodes
+    assert main(["materialize", "--episode", "ep2"]) == 0
+    assert main(["materialize", "--episode", "ep2", "--select", "character_predictions"]) == 0
+    assert len(Ledger(layout.lineage).records("reference_set")) == 1
+    # a new label changes the reference set's inputs: it is rebuilt before predicting
+    last = pq.read_table(layout.asset_file("transcript", "ep1")).to_pylist()[-1]  # not labelled yet
+    with open(layout.annotation_file("ep1"), "a", encoding="utf-8") as fh:
+        fh.write(f"{last['start']},{last['end']},{truth(layout, 'ep1')[-1]}\n")
+    assert main(["materialize", "--episode", "ep2", "--select", "character_predictions"]) == 0
+    assert len(Ledger(layout.lineage).records("reference_set")) == 2
+    assert pq.read_table(layout.asset_file("reference_set")).num_rows == 13
+    capsys.readouterr()
+    assert main(["evaluate"]) == 0
+    assert "reference samples: 13" in capsys.readouterr().out

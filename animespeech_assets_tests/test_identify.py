@@ -1,0 +1,113 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from animespeech_assets import identify
+from animespeech_assets.embeddings import embed_lines, vectors_of
+
+
+def unit(v):
+    v = np.asarray(v, np.float64)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def make_ref(vectors, characters):
+    n = len(characters)
+    return identify.Reference(
+        unit(vectors).astype(np.float32), np.asarray(characters, dtype=object),
+        np.asarray(["ep1"] * n, dtype=object), np.arange(1, n + 1),
+    )
+
+
+def test_small_class_can_win_and_distance_belongs_to_the_predicted_character():
+    rng = np.random.default_rng(0)
+    centre_a, centre_b = unit([1, 0, 0, 0]), unit([0.6, 0.8, 0, 0])
+    big = unit(centre_a + 0.25 * rng.normal(size=(20, 4)))
+    small = unit(centre_b + 0.02 * rng.normal(size=(2, 4)))
+    ref = make_ref(np.vstack([big, small]), ["A"] * 20 + ["B"] * 2)
+    query = unit(centre_b + 0.01 * rng.normal(size=(1, 4)))
+    pred = identify.predict(query, ref, k=5)
+    # a global 5-vote would give A (only 2 B samples exist); per-class scoring gives B
+    dist = 1 - query @ ref.vectors.T
+    assert pred.character == ["B"]
+    assert np.isclose(pred.distance[0], dist[0, 20:].mean())  # mean over B's own 2 samples
+    assert pred.runner_up == ["A"]
+    assert np.isclose(pred.margin[0], np.sort(dist[0, :20])[:5].mean() - dist[0, 20:].mean())
+    assert [n["character"] for n in pred.neighbours[0][:2]] == ["B", "B"]
+    assert [n["distance"] for n in pred.neighbours[0]] == sorted(n["distance"] for n in pred.neighbours[0])
+
+
+def test_exclusion_keeps_a_line_out_of_its_own_neighbours():
+    ref = make_ref([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], ["A", "A", "B", "B"])
+    pred = identify.predict(ref.vectors[:1], ref, k=1, exclude=[("ep1", 1)])
+    assert pred.character == ["A"] and pred.distance[0] > 1e-3
+    assert all(n["line_id"] != 1 for n in pred.neighbours[0])
+
+
+def test_status_thresholds():
+    assert identify.status_of(0.1, 0.2, 0.35) == identify.CERTAIN
+    assert identify.status_of(0.3, 0.2, 0.35) == identify.UNCERTAIN
+    assert identify.status_of(0.5, 0.2, 0.35) == identify.UNKNOWN
+    assert identify.status_of(np.inf, 0.2, 0.35) == identify.UNKNOWN
+
+
+def test_leave_one_out_suggests_k_and_thresholds_from_labels():
+    rng = np.random.default_rng(1)
+    centres = unit(rng.normal(size=(3, 16)))
+    vectors = np.vstack([unit(c + 0.15 * rng.normal(size=(12, 16))) for c in centres])
+    # two mislabelled samples: leave-one-out accuracy must see them
+    characters = ["A"] * 12 + ["B"] * 12 + ["C"] * 12
+    characters[0], characters[12] = "B", "A"
+    report = identify.leave_one_out(make_ref(vectors, characters))
+    assert report["fallback"] is False and report["samples"] == 36
+    by_k = {row["k"]: row["accuracy"] for row in report["by_k"]}
+    assert max(by_k.values()) == report["accuracy"] and 0.85 < report["accuracy"] < 1.0
+    grid = [r for r in report["grid"] if r["k"] == report["suggested"]["k"]]
+    coverage = [r["coverage"] for r in grid]
+    assert coverage == sorted(coverage) and coverage[-1] == 1.0
+    s = report["suggested"]
+    assert s["certain_threshold"] <= s["uncertain_threshold"] <= report["impostor_distance"]["median"]
+    certain_row = next(r for r in grid if r["threshold"] == s["certain_threshold"])
+    assert certain_row["precision"] >= identify.PRECISION_CERTAIN
+    assert "suggested: k=" in identify.format_evaluation(report)
+
+
+def test_leave_one_out_needs_two_characters():
+    report = identify.leave_one_out(make_ref([[1, 0], [0.9, 0.1]], ["A", "A"]))
+    assert report["fallback"] is True and report["suggested"] == identify.FALLBACK
+
+
+class FakeEncoder:
+    """Records what it is asked to embed; used only to test line cutting and marking."""
+
+    model_id, dim, min_seconds = "fake", 3, 0.3
+
+    def __init__(self):
+        self.seen = []
+
+    def embed(self, clips):
+        self.seen = [len(c) for c in clips]
+        return unit(np.stack([[len(c), 1.0, 0.0] for c in clips])).astype(np.float32)
+
+
+def test_embed_lines_marks_short_and_silent_lines_and_keeps_every_row():
+    sr = 16000
+    audio = np.zeros(10 * sr, np.float32)
+    audio[1 * sr : 3 * sr] = 0.1
+    audio[5 * sr : 5 * sr + 3000] = 0.1
+    lines = pa.table({"line_id": pa.array([1, 2, 3], pa.int32()), "start": [1.0, 5.0, 7.0], "end": [3.0, 5.1, 9.0]})
+    enc = FakeEncoder()
+    table = embed_lines(audio, sr, lines, enc)
+    assert table.column("embedding_status").to_pylist() == ["ok", "too_short", "silent"]
+    assert enc.seen == [2 * sr]  # only the usable clip went to the encoder, cut exactly
+    valid, matrix = vectors_of(table)
+    assert valid.tolist() == [True, False, False] and matrix.shape == (1, 3)
+    assert table.column("vector").null_count == 2
+
+
+def test_reference_refuses_mixed_encoders():
+    a = identify.with_encoder(pa.table({"line_id": pa.array([1], pa.int32())}), "resemblyzer:x")
+    b = identify.with_encoder(pa.table({"line_id": pa.array([1], pa.int32())}), "speechbrain:y")
+    with pytest.raises(identify.ReferenceSetError) as err:
+        identify.build_reference([identify.LabelledEpisode("ep1", a, []), identify.LabelledEpisode("ep2", b, [])])
+    assert "ep1: resemblyzer:x" in str(err.value) and "ep2: speechbrain:y" in str(err.value)
