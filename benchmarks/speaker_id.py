@@ -1,0 +1,178 @@
+"""Speaker identification accuracy: label a few lines per speaker, predict the rest.
+
+Recordings: the demo episodes (labels on episode 1 only; episode 2 predicted from them) and the
+AMI meetings in ../shared/eval (each speaker a character, RTTM turns as subtitle lines, the first
+N turns of each speaker labelled). Prints a table and writes benchmarks/results/speaker_id.<backend>.json.
+
+    .venv/bin/python -m benchmarks.speaker_id [--backend resemblyzer] [--model ...] [--labels 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from animespeech_assets import identify
+from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, decode_audio
+from animespeech_assets.backends.speaker import load_speaker_encoder
+from animespeech_assets.embeddings import embed_lines, vectors_of
+from animespeech_assets.environment import configure_caches
+from animespeech_assets.layout import DataLayout
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def read_rttm(path: Path, uri: str | None = None) -> list[tuple[float, float, str]]:
+    turns = []
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER" and (uri is None or f[1] == uri):
+            start, dur = float(f[3]), float(f[4])
+            turns.append((start, start + dur, f[7]))
+    return sorted(turns)
+
+
+def ami_recordings() -> list[tuple[str, Path, list]]:
+    recs = [
+        ("ami-seriously/mixture", EVAL / "ami-seriously/mixture.wav", read_rttm(EVAL / "ami-seriously/mixture.rttm")),
+        ("ami-en2002a/EN2002a_30s", EVAL / "ami-en2002a-diarizen/EN2002a_30s.wav",
+         read_rttm(EVAL / "ami-en2002a-diarizen/EN2002a_30s.only_words.rttm")),
+    ]
+    debug = EVAL / "ami-pyannote-debug"
+    for subset in ("train", "development", "test"):
+        for uri in (debug / f"debug.{subset}.lst").read_text().split():
+            recs.append((f"ami-pyannote-debug/{uri}", debug / f"{uri}.wav", read_rttm(debug / f"debug.{subset}.rttm", uri)))
+    return [r for r in recs if r[1].exists() and r[2]]
+
+
+def lines_table(turns) -> pa.Table:
+    return pa.table({"line_id": pa.array(range(1, len(turns) + 1), pa.int32()),
+                     "start": [t[0] for t in turns], "end": [t[1] for t in turns]})
+
+
+def evaluate_recording(name, audio, turns, encoder, n_labels, ref_extra=None) -> dict:
+    """Label the first ``n_labels`` turns of each speaker, predict the others."""
+    emb = embed_lines(audio, ANALYSIS_SAMPLE_RATE, lines_table(turns), encoder)
+    valid, matrix = vectors_of(emb)
+    speakers = [t[2] for t in turns]
+    seen: dict[str, int] = defaultdict(int)
+    is_label = []
+    for s, v in zip(speakers, valid):
+        take = bool(v) and seen[s] < n_labels
+        seen[s] += take
+        is_label.append(take)
+    rows = np.cumsum(valid) - 1
+    lab_idx = [i for i, lab in enumerate(is_label) if lab]
+    ref = identify.Reference(
+        matrix[rows[lab_idx]], np.asarray([speakers[i] for i in lab_idx], dtype=object),
+        np.asarray([name] * len(lab_idx), dtype=object), np.asarray(lab_idx),
+    )
+    if ref_extra is not None:
+        ref = ref_extra
+    return score(name, ref, speakers, valid, matrix, rows, [i for i, lab in enumerate(is_label) if not lab])
+
+
+def score(name, ref, speakers, valid, matrix, rows, test_idx) -> dict:
+    suggestion = identify.leave_one_out(ref)["suggested"]
+    k, certain, uncertain = suggestion["k"], suggestion["certain_threshold"], suggestion["uncertain_threshold"]
+    truth, pred, status = [], [], []
+    emb_idx = [i for i in test_idx if valid[i]]
+    p = identify.predict(matrix[rows[emb_idx]], ref, k) if emb_idx else None
+    by_i = {i: j for j, i in enumerate(emb_idx)}
+    for i in test_idx:
+        truth.append(speakers[i])
+        if i in by_i:
+            j = by_i[i]
+            pred.append(p.character[j])
+            status.append(identify.status_of(p.distance[j], certain, uncertain))
+        else:
+            pred.append(None)
+            status.append("no_embedding")
+    return {"recording": name, "truth": truth, "pred": pred, "status": status, "k": k,
+            "certain_threshold": certain, "uncertain_threshold": uncertain, "reference": len(ref.characters)}
+
+
+def summarise(results: list[dict]) -> dict:
+    truth = [t for r in results for t in r["truth"]]
+    pred = [p for r in results for p in r["pred"]]
+    status = [s for r in results for s in r["status"]]
+    n = len(truth)
+    correct = [t == p for t, p in zip(truth, pred)]
+    certain = [c for c, s in zip(correct, status) if s == "certain"]
+    return {
+        "lines": n,
+        "accuracy": float(np.mean(correct)) if n else None,
+        "macro_f1": identify.macro_f1(truth, [p or "-" for p in pred]) if n else None,
+        "certain_share": len(certain) / n if n else None,
+        "certain_precision": float(np.mean(certain)) if certain else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", default="resemblyzer")
+    ap.add_argument("--model", default="")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--labels", type=int, default=2, help="labelled turns per AMI speaker")
+    args = ap.parse_args()
+    layout = DataLayout(ROOT / "data")
+    configure_caches(layout)
+    encoder = load_speaker_encoder(args.backend, args.model, args.device)
+    t0 = time.time()
+    groups: dict[str, list[dict]] = {}
+
+    # demo: episode 1's labels file (4 per character), episode 2 predicted from them
+    from animespeech_assets.annotations import labels_for
+    from animespeech_assets.demo import generate_demo, read_truth
+    from animespeech_assets.subtitles import TranscriptFilters, transcript_from_subtitles
+
+    generate_demo(layout)
+    demo = []
+    episodes = {}
+    for ep in ("demo_ep01", "demo_ep02"):
+        audio, _ = decode_audio(layout.inputs / f"{ep}.mkv")
+        transcript, _ = transcript_from_subtitles(layout.inputs / f"{ep}.srt", len(audio) / ANALYSIS_SAMPLE_RATE, TranscriptFilters())
+        emb = embed_lines(audio, ANALYSIS_SAMPLE_RATE, transcript, encoder)
+        episodes[ep] = (transcript, emb, [r["character"] for r in read_truth(layout.demo / f"{ep}.truth.csv")])
+    transcript1, emb1, _ = episodes["demo_ep01"]
+    labels = labels_for(layout.annotation_file("demo_ep01"), transcript1)
+    table, _ = identify.build_reference([identify.LabelledEpisode("demo_ep01", identify.with_encoder(emb1, encoder.model_id), labels)])
+    ref = identify.Reference.from_table(table)
+    labelled = {lab.line_id for lab in labels}
+    for ep, (transcript, emb, truth) in episodes.items():
+        valid, matrix = vectors_of(emb)
+        ids = transcript.column("line_id").to_pylist()
+        test_idx = [i for i, lid in enumerate(ids) if not (ep == "demo_ep01" and lid in labelled)]
+        demo.append(score(ep, ref, truth, valid, matrix, np.cumsum(valid) - 1, test_idx))
+    groups["demo (Kokoro voices, 4 characters)"] = demo
+
+    ami = []
+    for name, wav, turns in ami_recordings():
+        audio, _ = decode_audio(wav)
+        ami.append(evaluate_recording(name, audio, turns, encoder, args.labels))
+    groups[f"AMI meetings ({len(ami)} recordings, {args.labels} labelled turns per speaker)"] = ami
+
+    report = {"backend": args.backend, "model": encoder.model_id, "seconds": round(time.time() - t0, 1), "groups": {}}
+    print(f"speaker identification with {encoder.model_id}")
+    print(f"{'set':<62} {'lines':>5} {'acc':>6} {'mF1':>6} {'certain':>8} {'prec@cert':>9}")
+    for name, results in groups.items():
+        s = summarise(results)
+        report["groups"][name] = {"summary": s, "recordings": [{k: v for k, v in r.items() if k not in ("truth", "pred", "status")} | summarise([r]) for r in results]}
+        fmt = lambda x: "  -   " if x is None else f"{x:6.3f}"  # noqa: E731
+        print(f"{name:<62} {s['lines']:>5} {fmt(s['accuracy'])} {fmt(s['macro_f1'])} {fmt(s['certain_share']):>8} {fmt(s['certain_precision']):>9}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"speaker_id.{args.backend}.json"
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    print(f"written {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
