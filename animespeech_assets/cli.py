@@ -153,6 +153,20 @@ def _upstream_of(asset: str):
     return [k for k in EPISODE_ASSET_KEYS if k in keys]
 
 
+def _has_labels(layout: DataLayout) -> bool:
+    from animespeech_assets.references import reference_sources
+
+    return bool(reference_sources(layout))
+
+
+def _downstream_of_shared() -> set:
+    import dagster as dg
+
+    from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS
+
+    return dg.AssetSelection.assets(*SHARED_ASSET_KEYS).downstream().resolve(_defs().resolve_asset_graph())
+
+
 def _needs_shared(keys) -> bool:
     from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS
 
@@ -171,6 +185,15 @@ def materialize_episode(episode: str, select: str | None = None) -> None:
     instance = _instance()
     register_episodes(instance, [episode])
     keys = _selected_keys(select)
+    if _needs_shared(keys) and not _has_labels(layout):
+        waiting = _downstream_of_shared()
+        skipped = [k.to_user_string() for k in keys if k in waiting]
+        keys = [k for k in keys if k not in waiting]
+        print(
+            f"note: no labels yet, so {', '.join(skipped)} cannot run: label a few lines per character in "
+            f"{layout.annotations}/<episode>.csv (columns start,end,character or line_id,character) and run again",
+            file=sys.stderr,
+        )
     if _needs_shared(keys):
         # the episode's own embeddings first, so its labels (if any) can join the reference set
         before = [k for k in keys if k in _upstream_of("speaker_embeddings")]

@@ -7,6 +7,7 @@ from animespeech_assets.environment import configure_caches
 configure_caches()
 
 from animespeech_assets.defs.identify import SpeakerEncoderResource  # noqa: E402
+from animespeech_assets.defs.ingest import SpeechRecognizerResource  # noqa: E402
 from animespeech_assets.defs.jobs import ASSETS, episode_job, shared_job  # noqa: E402
 from animespeech_assets.defs.resources import DataResource  # noqa: E402
 from animespeech_assets.defs.sensors import new_episodes_sensor  # noqa: E402
@@ -15,5 +16,9 @@ defs = dg.Definitions(
     assets=ASSETS,
     jobs=[episode_job, shared_job],
     sensors=[new_episodes_sensor],
-    resources={"data": DataResource(), "speaker_encoder": SpeakerEncoderResource()},
+    resources={
+        "data": DataResource(),
+        "speech_recognizer": SpeechRecognizerResource(),
+        "speaker_encoder": SpeakerEncoderResource(),
+    },
 )

@@ -33,6 +33,14 @@ class Cue:
     raw_text: str
     style: str = ""
     actor: str = ""
+    # recogniser confidence, for lines that come from speech recognition
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    word_probability: float | None = None
+
+
+CONFIDENCE_COLUMNS = ("avg_logprob", "no_speech_prob", "compression_ratio", "word_probability")
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ TRANSCRIPT_SCHEMA = pa.schema(
         ("style", pa.string()),
         ("actor", pa.string()),
     ]
+    + [(name, pa.float64()) for name in CONFIDENCE_COLUMNS]
 )
 
 
@@ -118,9 +127,9 @@ def clean_text(raw: str) -> str:
 
 
 def build_transcript(
-    cues: list[Cue], audio_duration: float, filters: TranscriptFilters, report: TranscriptReport
+    cues: list[Cue], audio_duration: float, filters: TranscriptFilters, report: TranscriptReport, source: str = "subtitles"
 ) -> pa.Table:
-    """Sort, clean and filter cues into the transcript table (one row per kept cue)."""
+    """Sort, clean and filter cues (subtitle cues or recognised lines) into the transcript table."""
     report.cues = len(cues)
     rows = []
     for cue in sorted(cues, key=lambda c: (c.start, c.end, c.index)):
@@ -144,7 +153,7 @@ def build_transcript(
         if end - start < filters.min_duration:
             report.dropped_short += 1
             continue
-        rows.append((start, end, text, cue.raw_text, cue.style, cue.actor))
+        rows.append((start, end, text, cue.raw_text, cue.style, cue.actor, cue))
     report.kept = len(rows)
     report.overlapping = sum(1 for a, b in zip(rows, rows[1:]) if b[0] < a[1])
     return pa.table(
@@ -154,9 +163,10 @@ def build_transcript(
             "end": pa.array([r[1] for r in rows], pa.float64()),
             "text": pa.array([r[2] for r in rows], pa.string()),
             "raw_text": pa.array([r[3] for r in rows], pa.string()),
-            "source": pa.array(["subtitles"] * len(rows), pa.string()),
+            "source": pa.array([source] * len(rows), pa.string()),
             "style": pa.array([r[4] for r in rows], pa.string()),
             "actor": pa.array([r[5] for r in rows], pa.string()),
+            **{name: pa.array([getattr(r[6], name) for r in rows], pa.float64()) for name in CONFIDENCE_COLUMNS},
         },
         schema=TRANSCRIPT_SCHEMA,
     )

@@ -36,6 +36,9 @@ def test_sensor_registers_new_episodes_once_and_requests_runs(layout):
 def test_cli_materialize_runs_both_assets_writes_lineage_and_data_versions(layout, capsys):
     write_tone_episode(layout, "ep01")
     assert main(["materialize", "--episode", "ep01"]) == 0
+    # no labels anywhere yet: everything up to the embeddings runs, predictions wait for labels
+    assert layout.asset_file("speaker_embeddings", "ep01").exists()
+    assert not layout.asset_file("character_predictions", "ep01").exists()
 
     audio = np.load(layout.asset_file("episode_audio", "ep01", ".npy"))
     assert audio.dtype == np.float32 and abs(len(audio) / 16000 - 6.0) < 0.05

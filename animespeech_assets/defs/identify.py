@@ -18,7 +18,7 @@ from animespeech_assets.storage import write_parquet, write_text
 
 from .ingest import episode_audio, transcript
 from .partitions import episodes
-from .recording import check, finish, upstream
+from .recording import check, finish, require, upstream
 from .resources import DataResource
 from .visuals import png_markdown
 
@@ -51,8 +51,8 @@ def speaker_embeddings(
     started = utcnow()
     layout = data.layout
     ep = context.partition_key
-    audio_path = layout.asset_file("episode_audio", ep, ".npy")
-    transcript_path = layout.asset_file("transcript", ep)
+    audio_path = require(layout.asset_file("episode_audio", ep, ".npy"), "episode_audio", ep)
+    transcript_path = require(layout.asset_file("transcript", ep), "transcript", ep)
     lines = pq.read_table(transcript_path)
     encoder = speaker_encoder.load()
     table = embed_lines(load_audio(audio_path), ANALYSIS_SAMPLE_RATE, lines, encoder)
@@ -99,9 +99,14 @@ def reference_set(context: dg.AssetExecutionContext, config: ReferenceSetConfig,
         labelled.append(identify.LabelledEpisode(s.episode, embeddings, labels))
     if waiting:
         context.log.warning(f"labels of {waiting} not used yet: their speaker_embeddings are not materialized")
+    if not labelled:
+        raise dg.Failure(
+            f"no labelled episode with speaker embeddings: label lines in {layout.annotations}/<episode>.csv "
+            f"(waiting for embeddings: {waiting or 'none'})"
+        )
     table, warnings = identify.build_reference(labelled)
     if table.num_rows == 0:
-        raise dg.Failure(f"no labelled lines with embeddings: add data/annotations/<episode>.csv files in {layout.annotations}")
+        raise dg.Failure(f"none of the labelled lines has an embedding (too short or silent): {warnings[:5]}")
     ref = identify.Reference.from_table(table)
     counts = ref.counts()
     few = {c: n for c, n in counts.items() if n < config.min_samples}
@@ -152,9 +157,9 @@ def character_predictions(context: dg.AssetExecutionContext, config: PredictionC
     started = utcnow()
     layout = data.layout
     ep = context.partition_key
-    emb_path = layout.asset_file("speaker_embeddings", ep)
-    transcript_path = layout.asset_file("transcript", ep)
-    ref_path = layout.asset_file("reference_set")
+    emb_path = require(layout.asset_file("speaker_embeddings", ep), "speaker_embeddings", ep)
+    transcript_path = require(layout.asset_file("transcript", ep), "transcript", ep)
+    ref_path = require(layout.asset_file("reference_set"), "reference_set")
     eval_path = layout.asset_file("reference_set", suffix=".evaluation.json")
     embeddings, lines, ref_table = pq.read_table(emb_path), pq.read_table(transcript_path), pq.read_table(ref_path)
     problems = []

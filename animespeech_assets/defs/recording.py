@@ -21,6 +21,14 @@ def partition_of(context: dg.AssetExecutionContext) -> str:
     return context.partition_key if context.has_partition_key else ""
 
 
+def require(path: Path, asset: str, partition: str = "") -> Path:
+    """``path`` of an upstream asset, or a clear failure saying what to materialize first."""
+    if not Path(path).exists():
+        where = f" for episode {partition!r}" if partition else ""
+        raise dg.Failure(f"{asset}{where} is not materialized yet ({path} is missing): materialize it first")
+    return Path(path)
+
+
 def upstream(asset: str, partition: str, path: Path) -> InputVersion:
     """The version of an upstream asset's primary file that this materialization read."""
     return InputVersion(asset=asset, partition=partition or UNPARTITIONED, data_version=sha256_file(path), path=str(path))
