@@ -90,3 +90,23 @@ def test_reference_set_is_not_rebuilt_when_nothing_changed(two_episodes, capsys)
     capsys.readouterr()
     assert main(["evaluate"]) == 0
     assert "reference samples: 13" in capsys.readouterr().out
+
+
+def test_episode_without_subtitles_is_transcribed_and_identified(two_episodes):
+    layout = two_episodes
+    (layout.inputs / "ep2.srt").unlink()
+    assert main(["materialize", "--episode", "ep2"]) == 0
+    lines = pq.read_table(layout.asset_file("transcript", "ep2")).to_pylist()
+    assert lines and {r["source"] for r in lines} == {"asr"}
+    assert all(r["avg_logprob"] is not None and r["no_speech_prob"] is not None for r in lines)
+    rows = pq.read_table(layout.asset_file("character_predictions", "ep2")).to_pylist()
+    truth_rows = list(csv.DictReader(open(layout.demo / "ep2.truth.csv", encoding="utf-8")))
+    # each recognised line's speaker is the ground-truth line it overlaps most
+    correct = 0
+    for r in rows:
+        best = max(truth_rows, key=lambda t: min(r["end"], float(t["speech_end"])) - max(r["start"], float(t["speech_start"])))
+        correct += r["character"] == best["character"]
+    assert correct / len(rows) >= 0.85
+    record = Ledger(layout.lineage).latest("transcript", "ep2")
+    assert record["models"]["asr"].startswith("faster_whisper:embedded:whisper-base")
+    assert record["parameters"]["source"] == "asr"

@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--beam-size", type=int, default=5)
     ap.add_argument("--max-gap", type=float, default=Segmentation.max_gap)
     ap.add_argument("--tag", default="", help="suffix for the results file")
+    ap.add_argument("--long-minutes", type=float, default=21, help="also time a generated episode this long (0: skip)")
     args = ap.parse_args()
     layout = DataLayout(ROOT / "data")
     configure_caches(layout)
@@ -144,6 +145,13 @@ def main() -> None:
         print(f"{name:<26} {row['clips']:>5} {row['audio_seconds']:>8} {row['cer']:6.3f} {row['kana_cer']:9.3f} {row['speed_x_real_time']:11.1f}")
     demo = demo_without_subtitles(layout, recognizer, seg)
     report["demo_ep02_without_subtitles"] = demo
+    if args.long_minutes:
+        from benchmarks.embedding_throughput import prepare
+
+        audio_path, _ = prepare(args.long_minutes, layout.cache / "bench")
+        table, seconds, duration = transcribe(recognizer, np.load(audio_path), seg)
+        report["long_episode"] = {"minutes": round(duration / 60, 1), "lines": table.num_rows, "speed_x_real_time": duration / seconds}
+        print(f"long episode: {duration / 60:.1f} min in {seconds:.0f} s = {duration / seconds:.1f}x real time")
     print("demo_ep02 without subtitles: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in demo.items()))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"asr.{args.backend}{args.tag}.json"

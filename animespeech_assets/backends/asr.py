@@ -186,7 +186,8 @@ class TransformersWhisperRecognizer:
         with torch.inference_mode():
             out = self.model.generate(
                 features, language=language, task="transcribe", num_beams=o.beam_size,
-                no_repeat_ngram_size=o.no_repeat_ngram_size or None, max_new_tokens=128,
+                no_repeat_ngram_size=o.no_repeat_ngram_size or None,
+                max_new_tokens=min(128, self.model.config.max_target_positions - 8),
                 return_dict_in_generate=True, output_scores=True,
             )
             scores = self.model.compute_transition_scores(out.sequences, out.scores, getattr(out, "beam_indices", None), normalize_logits=o.beam_size == 1)
