@@ -99,7 +99,7 @@ def _run(job_name: str, instance, keys, partition: str | None = None) -> list[st
             for ev in result.all_events
             if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data and ev.event_specific_data.error
         ]
-        target = f"episode {partition!r}" if partition else job_name
+        target = f"{job_name} [{partition}]" if partition else job_name
         raise CliError(f"run {result.run_id} failed for {target}:\n" + "\n".join(messages))
     return done
 
@@ -204,8 +204,26 @@ def materialize_episode(episode: str, select: str | None = None) -> None:
         _run("episode_job", instance, keys, episode)
 
 
+def materialize_characters(keys: Sequence[str] | None = None) -> None:
+    """Run the per-character assets (datasets) for ``keys`` (default: every registered character)."""
+    from animespeech_assets.defs.jobs import CHARACTER_ASSET_KEYS
+    from animespeech_assets.defs.partitions import CHARACTERS
+
+    instance = _instance()
+    known = instance.get_dynamic_partitions(CHARACTERS)
+    for key in keys or known:
+        if key not in known:
+            raise CliError(f"unknown character {key!r}; characters of the reference set: {', '.join(known) or 'none yet'}")
+        _run("character_job", instance, CHARACTER_ASSET_KEYS, key)
+
+
 def cmd_materialize(args, layout: DataLayout) -> int:
-    materialize_episode(args.episode, args.select)
+    if not args.episode and not args.character:
+        raise CliError("give --episode EP and/or --character NAME (or --character all)")
+    if args.episode:
+        materialize_episode(args.episode, args.select)
+    if args.character:
+        materialize_characters(None if args.character == "all" else [args.character])
     return 0
 
 
@@ -266,6 +284,7 @@ def cmd_demo(args, layout: DataLayout) -> int:
     print(f"demo episodes in {layout.inputs}: {', '.join(EPISODES)} ({'generated ' + ', '.join(made) if made else 'already there'})")
     for episode in EPISODES:
         materialize_episode(episode)
+    materialize_characters()
     if args.no_ui:
         return 0
     return start_ui(args.port)
@@ -283,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("materialize", help="run the per-episode assets of one episode")
-    s.add_argument("--episode", required=True, help="episode key (the input file's sanitised stem)")
+    s.add_argument("--episode", help="episode key (the input file's sanitised stem)")
+    s.add_argument("--character", help="also build this character's datasets from all episodes ('all': every character)")
     s.add_argument("--select", help="assets to run: comma-separated names or Dagster selection syntax (default: all)")
     s.set_defaults(func=cmd_materialize)
 

@@ -8,13 +8,13 @@ configure_caches()
 
 from animespeech_assets.defs.identify import SpeakerEncoderResource  # noqa: E402
 from animespeech_assets.defs.ingest import SpeechRecognizerResource  # noqa: E402
-from animespeech_assets.defs.jobs import ASSETS, episode_job, shared_job  # noqa: E402
+from animespeech_assets.defs.jobs import ASSETS, character_job, episode_job, shared_job  # noqa: E402
 from animespeech_assets.defs.resources import DataResource  # noqa: E402
 from animespeech_assets.defs.sensors import new_episodes_sensor  # noqa: E402
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[episode_job, shared_job],
+    jobs=[episode_job, shared_job, character_job],
     sensors=[new_episodes_sensor],
     resources={
         "data": DataResource(),

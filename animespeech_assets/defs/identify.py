@@ -1,6 +1,7 @@
 """Speaker identification stage: embeddings per line, the labelled reference set, KNN predictions."""
 
 import json
+from collections import Counter
 from typing import Optional
 
 import dagster as dg
@@ -11,14 +12,16 @@ from animespeech_assets import identify
 from animespeech_assets.annotations import labels_for
 from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, load_audio
 from animespeech_assets.backends.speaker import BACKENDS, load_speaker_encoder
-from animespeech_assets.embeddings import check_embeddings, embed_lines, status_counts, vector_dim
+from animespeech_assets.datasets import character_key
+from animespeech_assets.datasets import character_key
+from animespeech_assets.embeddings import check_embeddings, embed_lines, status_counts, vector_dim, vectors_of
 from animespeech_assets.lineage import utcnow
 from animespeech_assets.references import reference_inputs, reference_sources
 from animespeech_assets.storage import write_parquet, write_text
 
 from .ingest import episode_audio, transcript
-from .partitions import episodes
-from .recording import check, finish, require, upstream
+from .partitions import CHARACTERS, episodes
+from .recording import check, finish, require, source_file, upstream
 from .resources import DataResource
 from .visuals import png_markdown
 
@@ -80,7 +83,7 @@ class ReferenceSetConfig(dg.Config):
 @dg.asset(
     deps=[speaker_embeddings, transcript],
     group_name="identify",
-    code_version="2",
+    code_version="3",
     kinds={"parquet"},
     description="Embeddings of every human-labelled line of every episode (data/annotations/<episode>.csv), "
     "with provenance, plus a leave-one-out evaluation that suggests k and thresholds.",
@@ -114,6 +117,9 @@ def reference_set(context: dg.AssetExecutionContext, config: ReferenceSetConfig,
         warnings.append(f"characters with fewer than {config.min_samples} samples (predictions will be weaker): {few}")
     for w in warnings:
         context.log.warning(w)
+    new_characters = sorted({character_key(c) for c in counts} - set(context.instance.get_dynamic_partitions(CHARACTERS)))
+    if new_characters:
+        context.instance.add_dynamic_partitions(CHARACTERS, new_characters)
     evaluation = identify.leave_one_out(ref)
     out = write_parquet(table, layout.asset_file("reference_set"))
     eval_path = write_text(json.dumps(evaluation, indent=1, ensure_ascii=False), layout.asset_file("reference_set", suffix=".evaluation.json"))
@@ -179,18 +185,13 @@ def character_predictions(context: dg.AssetExecutionContext, config: PredictionC
     problems += identify.check_predictions(table, lines)
     out = write_parquet(table, layout.asset_file("character_predictions", ep))
     rows = table.to_pylist()
-    from animespeech_assets.embeddings import vectors_of
-
-    valid, matrix = vectors_of(embeddings)
+    _, matrix = vectors_of(embeddings)  # rows in line order, as the embedded lines below
     embedded_labels = [r["character"] for r in sorted(rows, key=lambda r: r["line_id"]) if r["distance"] is not None]
-    per_character = {}
+    per_character: dict[str, Counter] = {}
     for r in rows:
-        per_character.setdefault(r["character"] or "(none)", {}).setdefault(r["status"], 0)
-        per_character[r["character"] or "(none)"][r["status"]] += 1
+        per_character.setdefault(r["character"] or "(none)", Counter())[r["status"]] += 1
     inputs = [upstream("speaker_embeddings", ep, emb_path), upstream("transcript", ep, transcript_path), upstream("reference_set", "", ref_path)]
     if annotations.exists():
-        from .recording import source_file
-
         inputs.append(source_file(annotations, ep))
     return finish(
         context,
@@ -202,8 +203,8 @@ def character_predictions(context: dg.AssetExecutionContext, config: PredictionC
         parameters={"k": k, "certain_threshold": certain, "uncertain_threshold": uncertain, "rule": "k-nearest-per-class"},
         models={"speaker_encoder": identify.encoder_of(ref_table)},
         metadata={
-            "per_character": dg.MetadataValue.json(per_character),
-            "status_counts": dg.MetadataValue.json(dict(sorted({s: sum(1 for r in rows if r["status"] == s) for s in {r["status"] for r in rows}}.items()))),
+            "per_character": dg.MetadataValue.json({c: dict(n) for c, n in sorted(per_character.items())}),
+            "status_counts": dg.MetadataValue.json(dict(Counter(r["status"] for r in rows))),
             "projection": dg.MetadataValue.md(png_markdown(identify.projection_png(matrix, embedded_labels, ref), "embeddings")),
             "distance_histogram": dg.MetadataValue.md(png_markdown(identify.histogram_png([r["distance"] for r in rows], certain, uncertain), "distances")),
         },

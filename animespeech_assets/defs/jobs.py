@@ -1,9 +1,9 @@
 import dagster as dg
 
-from . import identify, ingest
-from .partitions import episodes
+from . import datasets, identify, ingest
+from .partitions import characters, episodes
 
-ASSET_MODULES = [ingest, identify]
+ASSET_MODULES = [ingest, identify, datasets]
 ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
 
 # every asset partitioned by episode, in one job: a backfill or a sensor run does a whole episode
@@ -23,4 +23,14 @@ shared_job = dg.define_asset_job(
     "shared_job",
     selection=SHARED_ASSET_KEYS,
     description="The assets that combine every episode (the reference set).",
+)
+
+# per character, combining every episode (datasets; later the training assets)
+CHARACTER_ASSET_KEYS = [key for a in ASSETS if a.partitions_def == characters for key in a.keys]
+
+character_job = dg.define_asset_job(
+    "character_job",
+    selection=CHARACTER_ASSET_KEYS,
+    partitions_def=characters,
+    description="Every per-character asset: the dialogue and audio datasets of one character.",
 )

@@ -1,0 +1,68 @@
+"""Human corrections applied to predictions: humans always win.
+
+``annotated_lines`` = predictions + the episode's annotation file: a human label replaces the
+predicted character, a human ``text`` replaces the transcript text, and every row says where its
+character and text came from. Annotations that match no line are reported, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from animespeech_assets.annotations import describe, match, read_annotations
+
+HUMAN, PREDICTION, NONE = "human", "prediction", "none"
+
+ANNOTATED_SCHEMA = pa.schema(
+    [
+        ("line_id", pa.int32()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("text", pa.string()),
+        ("character", pa.string()),
+        ("character_source", pa.string()),  # human | prediction | none
+        ("text_source", pa.string()),  # human | transcript
+        ("status", pa.string()),
+        ("distance", pa.float64()),
+        ("predicted_character", pa.string()),
+    ]
+)
+
+
+@dataclass
+class ReviewReport:
+    human_labels: int = 0
+    text_fixes: int = 0
+    overridden_predictions: int = 0  # human label differs from what the model said
+    unmatched: list[str] = field(default_factory=list)
+
+
+def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.Table, ReviewReport]:
+    report = ReviewReport()
+    labels = {}
+    if annotations_path is not None and Path(annotations_path).exists():
+        found, unmatched = match(read_annotations(annotations_path), predictions, annotations_path)
+        labels = {lab.line_id: lab for lab in found}
+        report.unmatched = [describe(a) for a in unmatched]
+    rows = []
+    for r in predictions.to_pylist():
+        lab = labels.get(r["line_id"])
+        row = {k: r[k] for k in ("line_id", "start", "end", "text", "status", "distance", "predicted_character")}
+        if lab is not None:
+            row["character"], row["character_source"], row["status"] = lab.character, HUMAN, "labelled"
+            report.human_labels += 1
+            report.overridden_predictions += r["predicted_character"] is not None and r["predicted_character"] != lab.character
+        else:
+            row["character"] = r["character"]
+            row["character_source"] = PREDICTION if r["character"] is not None else NONE
+        if lab is not None and lab.text:
+            row["text"], row["text_source"] = lab.text, HUMAN
+            report.text_fixes += 1
+        else:
+            row["text_source"] = "transcript"
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=ANNOTATED_SCHEMA), report
+
