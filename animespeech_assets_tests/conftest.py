@@ -43,3 +43,22 @@ def write_tone_episode(layout: DataLayout, key: str, seconds: float = 6.0, srt: 
         srt = "1\n00:00:01,000 --> 00:00:02,000\nはじめ\n\n2\n00:00:03,000 --> 00:00:04,500\nつぎ\n\n"
     (layout.inputs / f"{key}.srt").write_text(srt, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def two_episodes(layout):
+    """Two small generated episodes spoken by the real Kokoro voices: ep1 (2 scenes, 24 lines,
+    3 labels per character) and ep2 (1 scene, 12 lines, no labels)."""
+    from animespeech_assets.demo import generate_episode
+    from animespeech_assets.demo_script import EPISODES
+
+    generate_episode(layout, "ep1", EPISODES["demo_ep01"][:2], seed=1, labels=3)
+    generate_episode(layout, "ep2", EPISODES["demo_ep02"][:1], seed=2)
+    return layout
+
+
+def truth(layout: DataLayout, episode: str) -> list[dict]:
+    import csv
+
+    with open(layout.demo / f"{episode}.truth.csv", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))

@@ -1,29 +1,17 @@
 """Speaker identification end to end through the CLI and Dagster, on small generated episodes
 spoken by the real default TTS and identified by the real default encoder."""
 
-import csv
-
 import dagster as dg
 import pyarrow.parquet as pq
-import pytest
 
 from animespeech_assets.cli import main
-from animespeech_assets.demo import generate_episode
-from animespeech_assets.demo_script import EPISODES
 from animespeech_assets.lineage import Ledger
 
-
-@pytest.fixture
-def two_episodes(layout):
-    ep1_scenes = EPISODES["demo_ep01"][:2]  # 24 lines, 3 labels per character
-    ep2_scenes = EPISODES["demo_ep02"][:1]  # 12 lines, no labels
-    generate_episode(layout, "ep1", ep1_scenes, seed=1, labels=3)
-    generate_episode(layout, "ep2", ep2_scenes, seed=2)
-    return layout
+from .conftest import truth
 
 
-def truth(layout, episode):
-    return [r["character"] for r in csv.DictReader(open(layout.demo / f"{episode}.truth.csv", encoding="utf-8"))]
+def characters(layout, episode):
+    return [r["character"] for r in truth(layout, episode)]
 
 
 def test_second_episode_predicted_from_first_episode_labels(two_episodes, capsys):
@@ -41,7 +29,7 @@ def test_second_episode_predicted_from_first_episode_labels(two_episodes, capsys
     assert len(ref) == 12
 
     rows = pq.read_table(layout.asset_file("character_predictions", "ep2")).to_pylist()
-    expected = truth(layout, "ep2")
+    expected = characters(layout, "ep2")
     assert len(rows) == len(expected) == 12
     assert [r["start"] for r in rows] == sorted(r["start"] for r in rows)
     assert sum(r["character"] == t for r, t in zip(rows, expected)) >= 11
@@ -64,7 +52,7 @@ def test_second_episode_predicted_from_first_episode_labels(two_episodes, capsys
     rows1 = pq.read_table(layout.asset_file("character_predictions", "ep1")).to_pylist()
     labelled = [r for r in rows1 if r["status"] == "labelled"]
     assert len(labelled) == 12
-    assert all(r["character"] == t for r, t in zip(rows1, truth(layout, "ep1")) if r["status"] == "labelled")
+    assert all(r["character"] == t for r, t in zip(rows1, characters(layout, "ep1")) if r["status"] == "labelled")
 
     # lineage: the predictions trace back through the reference set to ep1's labels
     assert main(["lineage", "show", "character_predictions", "--episode", "ep2"]) == 0
@@ -83,7 +71,7 @@ def test_reference_set_is_not_rebuilt_when_nothing_changed(two_episodes, capsys)
     # a new label changes the reference set's inputs: it is rebuilt before predicting
     last = pq.read_table(layout.asset_file("transcript", "ep1")).to_pylist()[-1]  # not labelled yet
     with open(layout.annotation_file("ep1"), "a", encoding="utf-8") as fh:
-        fh.write(f"{last['start']},{last['end']},{truth(layout, 'ep1')[-1]}\n")
+        fh.write(f"{last['start']},{last['end']},{characters(layout, 'ep1')[-1]}\n")
     assert main(["materialize", "--episode", "ep2", "--select", "character_predictions"]) == 0
     assert len(Ledger(layout.lineage).records("reference_set")) == 2
     assert pq.read_table(layout.asset_file("reference_set")).num_rows == 13
@@ -100,7 +88,7 @@ def test_episode_without_subtitles_is_transcribed_and_identified(two_episodes):
     assert lines and {r["source"] for r in lines} == {"asr"}
     assert all(r["avg_logprob"] is not None and r["no_speech_prob"] is not None for r in lines)
     rows = pq.read_table(layout.asset_file("character_predictions", "ep2")).to_pylist()
-    truth_rows = list(csv.DictReader(open(layout.demo / "ep2.truth.csv", encoding="utf-8")))
+    truth_rows = truth(layout, "ep2")
     # each recognised line's speaker is the ground-truth line it overlaps most
     correct = 0
     for r in rows:
