@@ -1,7 +1,8 @@
 """Human labels: ``data/annotations/<episode>.csv`` (human-owned, only ever read).
 
 Columns: ``character`` plus either ``line_id`` or ``start,end`` (seconds), optional ``text``
-(a corrected line text). Rows with an empty ``character`` are skipped, so rows copied from a
+(a corrected line text). Rows saved from a review sheet keep its information columns; such rows
+are corrections of predictions, and feed the reference set only where the model found them hard. Rows with an empty ``character`` are skipped, so rows copied from a
 review sheet can be left blank. Rows that give times are matched to transcript lines by overlap,
 so labels survive re-transcription; ``line_id`` is used when no times are given.
 """
@@ -18,6 +19,9 @@ import pyarrow as pa
 from animespeech_assets.textio import TextFileError, read_text
 
 COLUMNS = ("line_id", "start", "end", "character", "text")
+# the review sheet's information columns: accepted (and ignored, but for marking a row as coming
+# from review) so a reviewer can save review-sheet rows as annotations unchanged
+REVIEW_COLUMNS = ("predicted_character", "status", "distance", "neighbours", "clip")
 MIN_OVERLAP = 0.5  # share of the shorter of (annotation, line) that must overlap
 
 
@@ -33,6 +37,7 @@ class Annotation:
     start: float | None = None
     end: float | None = None
     text: str | None = None
+    reviewed: bool = False  # the row came from a review sheet: a correction or confirmation
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Label:
     character: str
     text: str | None
     row: int
+    reviewed: bool = False
 
 
 def read_annotations(path: Path) -> list[Annotation]:
@@ -48,9 +54,9 @@ def read_annotations(path: Path) -> list[Annotation]:
     text, _ = read_text(path)
     reader = csv.DictReader(io.StringIO(text))
     header = [(h or "").strip() for h in reader.fieldnames or []]
-    unknown = [h for h in header if h not in COLUMNS]
+    unknown = [h for h in header if h not in COLUMNS + REVIEW_COLUMNS]
     if unknown:
-        raise AnnotationError(f"{path}: unknown column(s) {unknown}; allowed: {list(COLUMNS)}")
+        raise AnnotationError(f"{path}: unknown column(s) {unknown}; allowed: {list(COLUMNS)} (and the review sheet's {list(REVIEW_COLUMNS)})")
     if "character" not in header:
         raise AnnotationError(f"{path}: a 'character' column is required (columns: {header})")
     by_time = "start" in header and "end" in header
@@ -72,7 +78,8 @@ def read_annotations(path: Path) -> list[Annotation]:
             raise AnnotationError(f"{path}: row {n}: give both start and end, or a line_id")
         if start is not None and end <= start:
             raise AnnotationError(f"{path}: row {n}: end {end} is not after start {start}")
-        out.append(Annotation(n, character, line_id, start, end, row.get("text") or None))
+        reviewed = bool(row.get("predicted_character") or row.get("status"))
+        out.append(Annotation(n, character, line_id, start, end, row.get("text") or None, reviewed))
     return out
 
 
@@ -109,7 +116,8 @@ def match(annotations: list[Annotation], transcript: pa.Table, path: Path) -> tu
             raise AnnotationError(
                 f"{path}: line {line} is labelled {prev.character!r} (row {prev.row}) and {a.character!r} (row {a.row})"
             )
-        labels[line] = Label(line, a.character, a.text or (prev.text if prev else None), a.row)
+        reviewed = a.reviewed and (prev is None or prev.reviewed)  # a plain label row wins
+        labels[line] = Label(line, a.character, a.text or (prev.text if prev else None), a.row, reviewed)
     return sorted(labels.values(), key=lambda lab: lab.line_id), unmatched
 
 

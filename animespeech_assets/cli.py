@@ -105,21 +105,12 @@ def _run(job_name: str, instance, keys, partition: str | None = None) -> list[st
 
 
 def reference_is_current(layout: DataLayout) -> bool:
-    """Whether the reference set was built by the current code from exactly the current annotation
-    files and embeddings."""
-    from animespeech_assets.lineage import Ledger
-    from animespeech_assets.references import reference_inputs, reference_sources
-
-    record = Ledger(layout.lineage).latest("reference_set")
-    if record is None or not layout.asset_file("reference_set").exists():
-        return False
     import dagster as dg
 
+    from animespeech_assets import references
+
     code_version = _defs().resolve_assets_def("reference_set").code_versions_by_key[dg.AssetKey("reference_set")]
-    if record["code_version"] != code_version:
-        return False
-    current = {(i.path, i.data_version) for i in reference_inputs([s for s in reference_sources(layout) if s.embeddings.exists()])}
-    return current == {(i["path"], i["data_version"]) for i in record["inputs"]}
+    return references.reference_is_current(layout, code_version)
 
 
 def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:

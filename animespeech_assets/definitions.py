@@ -6,6 +6,7 @@ from animespeech_assets.environment import configure_caches
 
 configure_caches()
 
+from animespeech_assets.defs.automation import annotations_sensor, automation_sensor, nightly_refinement  # noqa: E402
 from animespeech_assets.defs.identify import SpeakerEncoderResource  # noqa: E402
 from animespeech_assets.defs.ingest import SpeechRecognizerResource  # noqa: E402
 from animespeech_assets.defs.jobs import ASSETS, character_job, episode_job, shared_job  # noqa: E402
@@ -15,7 +16,8 @@ from animespeech_assets.defs.sensors import new_episodes_sensor  # noqa: E402
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[episode_job, shared_job, character_job],
-    sensors=[new_episodes_sensor],
+    sensors=[new_episodes_sensor, annotations_sensor, automation_sensor],
+    schedules=[nightly_refinement],
     resources={
         "data": DataResource(),
         "speech_recognizer": SpeechRecognizerResource(),

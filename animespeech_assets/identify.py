@@ -37,7 +37,8 @@ def reference_schema(dim: int) -> pa.Schema:
             ("line_id", pa.int32()),
             ("start", pa.float64()),
             ("end", pa.float64()),
-            ("source", pa.string()),  # "label" (annotation file) or "refinement"
+            ("source", pa.string()),  # "label" (annotation file) or "refinement" (hard reviewed line)
+            ("refinement_distance", pa.float64()),  # distance to its character's nearest label, when it joined
             ("vector", pa.list_(pa.float32(), dim)),
         ]
     )
@@ -307,10 +308,22 @@ class LabelledEpisode:
     labels: list  # annotations.Label
 
 
-def build_reference(episodes: list[LabelledEpisode], refinement: pa.Table | None = None) -> tuple[pa.Table, list[str]]:
-    """The reference table (one row per labelled, embedded line) and warnings.
+@dataclass(frozen=True)
+class Refinement:
+    """Which reviewed lines join the reference set: those the model found hard."""
 
-    Refuses to mix embeddings from different encoders: their distances are not comparable.
+    min_distance: float = 0.2  # distance to the own character's nearest label sample (older tool's default)
+    k: int = 5
+
+
+def build_reference(episodes: list[LabelledEpisode], refinement: Refinement = Refinement()) -> tuple[pa.Table, list[str]]:
+    """The reference table and warnings.
+
+    Plain labels (``source = label``) always join. Rows saved from a review sheet are corrections
+    or confirmations of predictions: they join (``source = refinement``) only when they were hard
+    for the model, judged against the label samples now (not an old prediction's distance): their
+    own character's nearest label sample is farther than ``min_distance``, or the per-class KNN
+    over the labels names another character. Refuses to mix embeddings from different encoders.
     """
     from animespeech_assets.embeddings import vectors_of
 
@@ -322,7 +335,9 @@ def build_reference(episodes: list[LabelledEpisode], refinement: pa.Table | None
             "re-materialize speaker_embeddings for them with one encoder"
         )
     encoder = next(iter(encoders.values()), "")
-    warnings, rows, vecs = [], [], []
+    dim = episodes[0].embeddings.schema.field("vector").type.list_size if episodes else 0
+    warnings: list[str] = []
+    labels, reviewed = [], []  # (character, episode, line_id, start, end, vector)
     for e in episodes:
         valid, matrix = vectors_of(e.embeddings)
         ids = e.embeddings.column("line_id").to_pylist()
@@ -335,15 +350,28 @@ def build_reference(episodes: list[LabelledEpisode], refinement: pa.Table | None
             if not valid[i]:
                 warnings.append(f"{e.episode} line {label.line_id} ({label.character}) has no embedding (too short or silent)")
                 continue
-            rows.append((label.character, e.episode, label.line_id, starts[i], ends[i], "label"))
-            vecs.append(matrix[row_of_valid[i]])
-    dim = e.embeddings.schema.field("vector").type.list_size if episodes else 0
-    table = _reference_table(rows, vecs, dim)
-    if refinement is not None and refinement.num_rows:
-        seen = {(r[1], r[2]) for r in rows}
-        keep = [i for i, (ep, lid) in enumerate(zip(refinement.column("episode").to_pylist(), refinement.column("line_id").to_pylist())) if (ep, lid) not in seen]
-        table = pa.concat_tables([table, refinement.take(keep).cast(table.schema)])
-    return with_encoder(table, encoder), warnings
+            item = (label.character, e.episode, label.line_id, starts[i], ends[i], matrix[row_of_valid[i]])
+            (reviewed if getattr(label, "reviewed", False) else labels).append(item)
+    rows = [(*item[:5], "label", None) for item in labels]
+    vecs = [item[5] for item in labels]
+    if reviewed:
+        base = Reference(
+            np.asarray(vecs, np.float32).reshape(-1, dim),
+            np.asarray([r[0] for r in labels], dtype=object),
+            np.asarray([r[1] for r in labels], dtype=object),
+            np.asarray([r[2] for r in labels], dtype=np.int64),
+        )
+        for character, episode, line_id, start, end, vector in reviewed:
+            if character in base.classes:
+                pred = predict(vector[None, :], base, refinement.k, exclude=[(episode, line_id)])
+                dist = (1.0 - base.vectors[base.characters == character] @ vector).min()
+                hard = dist > refinement.min_distance or pred.character[0] != character
+            else:
+                dist, hard = None, True  # a character with no label sample yet
+            if hard:
+                rows.append((character, episode, line_id, start, end, "refinement", None if dist is None else float(dist)))
+                vecs.append(vector)
+    return with_encoder(_reference_table(rows, vecs, dim), encoder), warnings
 
 
 def _reference_table(rows: list[tuple], vecs: list[np.ndarray], dim: int) -> pa.Table:
@@ -356,6 +384,7 @@ def _reference_table(rows: list[tuple], vecs: list[np.ndarray], dim: int) -> pa.
             "start": pa.array([r[3] for r in rows], pa.float64()),
             "end": pa.array([r[4] for r in rows], pa.float64()),
             "source": pa.array([r[5] for r in rows], pa.string()),
+            "refinement_distance": pa.array([r[6] for r in rows], pa.float64()),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim),
         },
         schema=reference_schema(dim),

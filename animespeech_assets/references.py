@@ -49,3 +49,20 @@ def reference_inputs(sources: list[ReferenceSource]) -> list[InputVersion]:
         if s.embeddings.exists():
             inputs.append(InputVersion("speaker_embeddings", s.episode, sha256_file(s.embeddings), str(s.embeddings)))
     return inputs
+
+
+def reference_is_current(layout: DataLayout, code_version: str) -> bool:
+    """Whether the reference set on disk was built by ``code_version`` from exactly the current
+    annotation files and embeddings (used by the CLI and the nightly schedule)."""
+    from animespeech_assets.lineage import Ledger
+
+    record = Ledger(layout.lineage).latest("reference_set")
+    if record is None or not layout.asset_file("reference_set").exists() or record["code_version"] != code_version:
+        return False
+    current = {(i.path, i.data_version) for i in reference_inputs([s for s in reference_sources(layout) if s.embeddings.exists()])}
+    return current == {(i["path"], i["data_version"]) for i in record["inputs"]}
+
+
+def annotation_fingerprint(layout: DataLayout) -> dict[str, str]:
+    """sha256 of every annotation file, by episode (the annotations sensor's cursor)."""
+    return {s.episode: sha256_file(s.annotations) for s in reference_sources(layout)}

@@ -66,3 +66,42 @@ def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.T
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=ANNOTATED_SCHEMA), report
 
+
+
+# -- the review sheet ----------------------------------------------------------------------------
+
+SHEET_COLUMNS = ("line_id", "start", "end", "character", "text", "predicted_character", "status", "distance", "neighbours", "clip")
+_STATUS_ORDER = {"unknown": 0, "uncertain": 1, "certain": 2}
+
+
+def review_rows(episode: str, predictions: pa.Table) -> list[dict]:
+    """Every predicted (not human-labelled) line, least certain first: unknown, uncertain, certain,
+    each by decreasing distance. ``character`` is left empty for the reviewer to fill."""
+    rows = [r for r in predictions.to_pylist() if r["status"] in _STATUS_ORDER]
+    rows.sort(key=lambda r: (_STATUS_ORDER[r["status"]], -(r["distance"] if r["distance"] is not None else 9.0), r["start"]))
+    return [
+        {
+            "line_id": r["line_id"],
+            "start": f"{r['start']:.3f}",
+            "end": f"{r['end']:.3f}",
+            "character": "",
+            "text": r["text"],
+            "predicted_character": r["predicted_character"] or "",
+            "status": r["status"],
+            "distance": "" if r["distance"] is None else f"{r['distance']:.4f}",
+            "neighbours": "; ".join(f"{n['character']} {n['distance']:.3f}" for n in r["neighbours"]),
+            "clip": f"{episode}/{r['line_id']:05d}.wav",
+        }
+        for r in rows
+    ]
+
+
+def sheet_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SHEET_COLUMNS), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

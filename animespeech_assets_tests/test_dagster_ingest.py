@@ -17,7 +17,14 @@ def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("episode_job")
     assert {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()} >= {"episode_audio", "transcript"}
-    assert new_episodes_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    # what users expect to be on is on
+    assert {s.name for s in defs.sensors if s.default_status == dg.DefaultSensorStatus.RUNNING} == {
+        "new_episodes_sensor", "annotations_sensor", "automation_sensor",
+    }
+    (nightly,) = defs.schedules
+    assert (nightly.name, nightly.cron_schedule, nightly.default_status) == (
+        "nightly_refinement", "0 3 * * *", dg.DefaultScheduleStatus.RUNNING,
+    )
 
 
 def test_sensor_registers_new_episodes_once_and_requests_runs(layout):

@@ -1,6 +1,8 @@
-"""Dataset stage: human corrections applied, then dialogue and audio datasets per episode and per character."""
+"""Review and dataset stages: the review sheet, human corrections applied, then dialogue and audio
+datasets per episode and per character."""
 
 from collections import Counter
+from pathlib import Path
 from typing import List
 
 import dagster as dg
@@ -12,21 +14,23 @@ from pydantic import Field
 
 from animespeech_assets import clips as clipping
 from animespeech_assets import dialogue
-from animespeech_assets.audio import decode_audio
+from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, cut, decode_audio, load_audio
 from animespeech_assets.datasets import character_key, clip_id
 from animespeech_assets.episodes import find_episode
 from animespeech_assets.exports import CLIPS_SCHEMA, write_audio_dataset, write_dialogue
 from animespeech_assets.lineage import utcnow
-from animespeech_assets.review import annotate
-from animespeech_assets.storage import atomic_dir, write_parquet
+from animespeech_assets.review import annotate, review_rows, sheet_csv
+from animespeech_assets.storage import atomic_dir, write_parquet, write_text
 
 from .identify import character_predictions, reference_set
+from .automation_conditions import REFRESH
 from .partitions import characters, episodes
 from .recording import finish, require, source_file, upstream
 from .resources import DataResource
 
 
 @dg.asset(
+    automation_condition=REFRESH,
     partitions_def=episodes,
     deps=[character_predictions],
     group_name="datasets",
@@ -66,6 +70,7 @@ class DialogueTurnsConfig(dg.Config):
 
 
 @dg.asset(
+    automation_condition=REFRESH,
     partitions_def=episodes,
     deps=[annotated_lines],
     group_name="datasets",
@@ -106,6 +111,7 @@ class DialogueDatasetConfig(dg.Config):
 
 
 @dg.asset(
+    automation_condition=REFRESH,
     partitions_def=characters,
     deps=[dg.AssetDep(dialogue_turns, partition_mapping=dg.AllPartitionMapping()), reference_set],
     group_name="datasets",
@@ -146,6 +152,7 @@ class CharacterClipsConfig(dg.Config):
 
 
 @dg.asset(
+    automation_condition=REFRESH,
     partitions_def=episodes,
     deps=[annotated_lines],
     group_name="datasets",
@@ -208,6 +215,7 @@ CLIP_MANIFEST_SCHEMA = pa.schema(
 
 
 @dg.asset(
+    automation_condition=REFRESH,
     partitions_def=characters,
     deps=[dg.AssetDep(character_clips, partition_mapping=dg.AllPartitionMapping()), reference_set],
     group_name="datasets",
@@ -240,4 +248,36 @@ def audio_dataset(context: dg.AssetExecutionContext, data: DataResource) -> dg.M
         metadata={"clips": len(clips), "total_seconds": round(float(np.sum([c["duration"] for c in clips])), 1),
                   "per_episode": dg.MetadataValue.json(dict(per_episode)), "folder": dg.MetadataValue.path(str(out.parent)),
                   "samples": dg.MetadataValue.json([{"id": c["id"], "text": c["text"]} for c in clips[:5]])},
+    )
+
+
+@dg.asset(
+    automation_condition=REFRESH,
+    partitions_def=episodes,
+    deps=[character_predictions],
+    group_name="review",
+    code_version="1",
+    kinds={"csv", "wav"},
+    description="What a person opens to correct predictions: data/review/<episode>.csv (least certain first, "
+    "the columns annotation files accept) and a WAV per line in data/review/<episode>/.",
+)
+def review_sheet(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
+    started = utcnow()
+    layout = data.layout
+    ep = context.partition_key
+    pred_path = require(layout.asset_file("character_predictions", ep), "character_predictions", ep)
+    audio_path = require(layout.asset_file("episode_audio", ep, ".npy"), "episode_audio", ep)
+    rows = review_rows(ep, pq.read_table(pred_path))
+    audio = load_audio(audio_path)
+    with atomic_dir(layout.review / ep) as tmp:
+        for r in rows:
+            clip = cut(audio, ANALYSIS_SAMPLE_RATE, float(r["start"]), float(r["end"]))
+            sf.write(tmp / Path(r["clip"]).name, np.asarray(clip), ANALYSIS_SAMPLE_RATE, subtype="PCM_16")
+    # UTF-8 with BOM so spreadsheet programs show Japanese text correctly
+    sheet = write_text("\ufeff" + sheet_csv(rows), layout.review / f"{ep}.csv")
+    return finish(
+        context, data, outputs=[sheet, layout.review / ep], row_count=len(rows), started_at=started,
+        inputs=[upstream("character_predictions", ep, pred_path)],
+        metadata={"by_status": dg.MetadataValue.json(dict(Counter(r["status"] for r in rows))),
+                  "first_rows": dg.MetadataValue.md(pa.Table.from_pylist(rows[:8]).select(["line_id", "text", "predicted_character", "status", "distance"]).to_pandas().to_markdown(index=False)) if rows else ""},
     )

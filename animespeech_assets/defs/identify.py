@@ -20,6 +20,7 @@ from animespeech_assets.references import reference_inputs, reference_sources
 from animespeech_assets.storage import write_parquet, write_text
 
 from .ingest import episode_audio, transcript
+from .automation_conditions import REFRESH
 from .partitions import CHARACTERS, episodes
 from .recording import check, finish, require, source_file, upstream
 from .resources import DataResource
@@ -78,12 +79,16 @@ def speaker_embeddings(
 
 class ReferenceSetConfig(dg.Config):
     min_samples: int = Field(default=30, description="warn when a character has fewer labelled samples")
+    refinement_min_distance: float = Field(
+        default=identify.Refinement.min_distance,
+        description="a reviewed line joins when its character's nearest label sample is farther than this (or the KNN gets it wrong)",
+    )
 
 
 @dg.asset(
     deps=[speaker_embeddings, transcript],
     group_name="identify",
-    code_version="3",
+    code_version="4",
     kinds={"parquet"},
     description="Embeddings of every human-labelled line of every episode (data/annotations/<episode>.csv), "
     "with provenance, plus a leave-one-out evaluation that suggests k and thresholds.",
@@ -107,7 +112,8 @@ def reference_set(context: dg.AssetExecutionContext, config: ReferenceSetConfig,
             f"no labelled episode with speaker embeddings: label lines in {layout.annotations}/<episode>.csv "
             f"(waiting for embeddings: {waiting or 'none'})"
         )
-    table, warnings = identify.build_reference(labelled)
+    refinement = identify.Refinement(min_distance=config.refinement_min_distance)
+    table, warnings = identify.build_reference(labelled, refinement)
     if table.num_rows == 0:
         raise dg.Failure(f"none of the labelled lines has an embedding (too short or silent): {warnings[:5]}")
     ref = identify.Reference.from_table(table)
@@ -130,10 +136,11 @@ def reference_set(context: dg.AssetExecutionContext, config: ReferenceSetConfig,
         row_count=table.num_rows,
         started_at=started,
         inputs=reference_inputs([s for s in sources if s.episode not in waiting]),
-        parameters={"min_samples": config.min_samples},
+        parameters={"min_samples": config.min_samples, "refinement_min_distance": config.refinement_min_distance},
         models={"speaker_encoder": identify.encoder_of(table)},
         metadata={
             "per_character": dg.MetadataValue.json(counts),
+            "by_source": dg.MetadataValue.json(dict(Counter(table.column("source").to_pylist()))),
             "episodes": dg.MetadataValue.json(sorted({e.episode for e in labelled})),
             "waiting_for_embeddings": dg.MetadataValue.json(waiting),
             "warnings": dg.MetadataValue.json(warnings),
@@ -150,6 +157,7 @@ class PredictionConfig(dg.Config):
 
 
 @dg.asset(
+    automation_condition=REFRESH,
     partitions_def=episodes,
     deps=[speaker_embeddings, transcript, reference_set],
     group_name="identify",
