@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                         ("history", "every record, newest first, with what changed")):
         ls = lsub.add_parser(name, help=help_)
         ls.add_argument("asset")
-        ls.add_argument("--episode", help="partition (episode key)")
+        ls.add_argument("--episode", "--character", "--partition", dest="episode", help="partition (episode or character key)")
     ls = lsub.add_parser("sql", help="run a DuckDB query over the views `lineage` and `lineage_inputs`")
     ls.add_argument("query")
     s.set_defaults(func=cmd_lineage)

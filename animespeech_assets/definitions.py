@@ -11,6 +11,7 @@ from animespeech_assets.defs.identify import SpeakerEncoderResource  # noqa: E40
 from animespeech_assets.defs.ingest import SpeechRecognizerResource  # noqa: E402
 from animespeech_assets.defs.jobs import ASSETS, character_job, episode_job, shared_job  # noqa: E402
 from animespeech_assets.defs.resources import DataResource  # noqa: E402
+from animespeech_assets.defs.training import TrainerResource, TtsResource  # noqa: E402
 from animespeech_assets.defs.sensors import new_episodes_sensor  # noqa: E402
 
 defs = dg.Definitions(
@@ -22,5 +23,7 @@ defs = dg.Definitions(
         "data": DataResource(),
         "speech_recognizer": SpeechRecognizerResource(),
         "speaker_encoder": SpeakerEncoderResource(),
+        "trainer": TrainerResource(),
+        "tts": TtsResource(),
     },
 )

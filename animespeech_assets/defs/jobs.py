@@ -1,9 +1,9 @@
 import dagster as dg
 
-from . import datasets, identify, ingest
+from . import datasets, identify, ingest, training
 from .partitions import characters, episodes
 
-ASSET_MODULES = [ingest, identify, datasets]
+ASSET_MODULES = [ingest, identify, datasets, training]
 ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
 
 # every asset partitioned by episode, in one job: a backfill or a sensor run does a whole episode
