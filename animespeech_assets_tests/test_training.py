@@ -1,0 +1,80 @@
+"""Character adapters and TTS samples, end to end on the small generated episodes, with the real
+embedded models (Gemma 3 270M from its GGUF package, Kokoro, Whisper base, Resemblyzer)."""
+
+import json
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from animespeech_assets.backends.llm import GEMMA_TEMPLATE
+from animespeech_assets.backends.tts import llasa_prompt, parse_speech_tokens
+from animespeech_assets.cli import main
+from animespeech_assets.lineage import Ledger
+from animespeech_assets.training import hold_out, prompt_completion
+
+
+def test_prompt_completion_puts_the_loss_on_the_last_assistant_turn():
+    conv = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
+    assert prompt_completion(conv) == {"prompt": conv[:2], "completion": conv[2:]}
+    train, val = hold_out([[{"n": i}] for i in range(20)], [], seed=0)
+    assert len(val) == 2 and len(train) == 18 and not {id(x) for x in train} & {id(x) for x in val}
+
+
+def test_gemma_template_renders_system_user_and_generation_prompt():
+    from jinja2 import Template
+
+    text = Template(GEMMA_TEMPLATE).render(
+        bos_token="<bos>", add_generation_prompt=True,
+        messages=[{"role": "system", "content": "S"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}],
+    )
+    assert text == ("<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA<end_of_turn>\n"
+                    "<start_of_turn>user\nU2<end_of_turn>\n<start_of_turn>model\n")
+
+
+def test_llasa_prompt_and_token_parsing():
+    prompt = llasa_prompt("こんにちは", "参照。", [5, 17])
+    assert "<|TEXT_UNDERSTANDING_START|>参照。こんにちは<|TEXT_UNDERSTANDING_END|>" in prompt
+    assert prompt.endswith("<|SPEECH_GENERATION_START|><|s_5|><|s_17|>")
+    assert parse_speech_tokens("<|s_1|><|s_65535|>junk<|s_2|><|SPEECH_GENERATION_END|><|s_9|>") == [1, 65535, 2]
+
+
+@pytest.fixture
+def with_datasets(two_episodes):
+    layout = two_episodes
+    assert main(["materialize", "--episode", "ep1"]) == 0
+    assert main(["materialize", "--episode", "ep2"]) == 0
+    return layout
+
+
+def test_adapter_trains_lowers_validation_loss_and_tts_samples_are_intelligible(with_datasets):
+    layout = with_datasets
+    job = __import__("animespeech_assets.definitions", fromlist=["defs"]).defs.resolve_job_def("character_job")
+    config = {"ops": {"qlora_adapter": {"config": {"max_steps": 12, "batch_size": 4, "chat_samples": 2, "rank": 8}}}}
+    result = job.execute_in_process(instance=dg.DagsterInstance.get(), partition_key="Sakura", run_config=config)
+    assert result.success
+    folder = layout.exports / "adapters" / "Sakura"
+    adapter = json.loads((folder / "adapter" / "adapter_config.json").read_text())
+    assert adapter["r"] == 8 and sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
+    assert (folder / "adapter" / "adapter_model.safetensors").stat().st_size > 0
+    assert (folder / "adapter" / "chat_template.jinja").exists() or "chat_template" in (folder / "adapter" / "tokenizer_config.json").read_text()
+    log = json.loads((folder / "training_log.json").read_text())
+    report = log["report"]
+    assert report["mode"] == "lora-fp32" and report["steps"] == 12
+    assert report["validation_loss_after"] < report["validation_loss_before"]
+    assert len(report["chat_samples"]) == 2 and all(s["reply"] for s in report["chat_samples"])
+    record = Ledger(layout.lineage).latest("qlora_adapter", "Sakura")
+    assert record["parameters"]["max_steps"] == 12 and record["parameters"]["rank"] == 8  # every key recorded
+    event = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey("qlora_adapter"))
+    assert event.asset_materialization.metadata["chat_samples"].value == report["chat_samples"]
+
+    samples = pq.read_table(layout.exports / "tts_samples" / "Sakura" / "samples.parquet").to_pylist()
+    assert samples
+    for s in samples:
+        info = sf.info(s["path"])
+        assert info.samplerate == 24000 and info.duration > 0.5
+    cer = sum(s["edits"] for s in samples) / sum(s["chars"] for s in samples)
+    assert cer < 0.3
+    tts = Ledger(layout.lineage).latest("tts_samples", "Sakura")
+    assert tts["parameters"]["voice"] == "jf_alpha"  # Sakura speaks with jf_alpha in the demo script
