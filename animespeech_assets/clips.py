@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_STATUSES = ("labelled", "certain")
+from animespeech_assets.identify import DATASET_STATUSES
+
 
 # rejection reasons
 TOO_SHORT, TOO_LONG, CPS, CLIPPING, LOW_LEVEL, LOW_SNR, OVERLAP, STATUS = (
@@ -33,7 +34,7 @@ class ClipOptions:
     min_rms_dbfs: float = -45.0
     min_snr_db: float = 10.0
     overlap_tolerance: float = 0.1  # seconds two lines may overlap before both are rejected
-    statuses: tuple[str, ...] = DEFAULT_STATUSES
+    statuses: tuple[str, ...] = DATASET_STATUSES
 
 
 def _db(x: float) -> float:

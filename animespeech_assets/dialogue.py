@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-DEFAULT_STATUSES = ("labelled", "certain")
+from animespeech_assets.identify import DATASET_STATUSES
+
 DEFAULT_SYSTEM_PROMPT = "あなたは{persona}です。{persona}として、{persona}らしい口調で会話に返答してください。"
 
 TURNS_SCHEMA = pa.schema(
@@ -37,7 +38,7 @@ TURNS_SCHEMA = pa.schema(
 @dataclass(frozen=True)
 class DialogueOptions:
     max_gap: float = 5.0
-    statuses: tuple[str, ...] = DEFAULT_STATUSES
+    statuses: tuple[str, ...] = DATASET_STATUSES
 
 
 def conversations(lines: pa.Table, options: DialogueOptions) -> pa.Table:

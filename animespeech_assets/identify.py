@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 CERTAIN, UNCERTAIN, UNKNOWN, LABELLED = "certain", "uncertain", "unknown", "labelled"
+DATASET_STATUSES = (LABELLED, CERTAIN)  # the line statuses datasets trust by default
 NEIGHBOURS_SHOWN = 5  # nearest reference samples listed per line (at least k)
 FALLBACK = {"k": 5, "certain_threshold": 0.2, "uncertain_threshold": 0.35}
 PRECISION_CERTAIN, PRECISION_UNCERTAIN = 0.95, 0.80

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from animespeech_assets.annotations import describe, match, read_annotations
+from animespeech_assets.identify import CERTAIN, LABELLED, UNCERTAIN, UNKNOWN
 
 HUMAN, PREDICTION, NONE = "human", "prediction", "none"
 
@@ -52,7 +53,7 @@ def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.T
         lab = labels.get(r["line_id"])
         row = {k: r[k] for k in ("line_id", "start", "end", "text", "status", "distance", "predicted_character")}
         if lab is not None:
-            row["character"], row["character_source"], row["status"] = lab.character, HUMAN, "labelled"
+            row["character"], row["character_source"], row["status"] = lab.character, HUMAN, LABELLED
             report.human_labels += 1
             report.overridden_predictions += r["predicted_character"] is not None and r["predicted_character"] != lab.character
         else:
@@ -71,7 +72,7 @@ def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.T
 # -- the review sheet ----------------------------------------------------------------------------
 
 SHEET_COLUMNS = ("line_id", "start", "end", "character", "text", "predicted_character", "status", "distance", "neighbours", "clip")
-_STATUS_ORDER = {"unknown": 0, "uncertain": 1, "certain": 2}
+_STATUS_ORDER = {UNKNOWN: 0, UNCERTAIN: 1, CERTAIN: 2}
 
 
 def review_rows(episode: str, predictions: pa.Table) -> list[dict]:

@@ -18,6 +18,7 @@ from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, cut, decode_audio, lo
 from animespeech_assets.datasets import character_key, clip_id
 from animespeech_assets.episodes import find_episode
 from animespeech_assets.exports import CLIPS_SCHEMA, write_audio_dataset, write_dialogue
+from animespeech_assets.identify import DATASET_STATUSES
 from animespeech_assets.lineage import utcnow
 from animespeech_assets.review import annotate, review_rows, sheet_csv
 from animespeech_assets.storage import atomic_dir, write_parquet, write_text
@@ -66,7 +67,7 @@ def annotated_lines(context: dg.AssetExecutionContext, data: DataResource) -> dg
 
 class DialogueTurnsConfig(dg.Config):
     max_gap: float = Field(default=5.0, description="longest pause (s) between two lines of one conversation")
-    statuses: List[str] = Field(default=list(dialogue.DEFAULT_STATUSES), description="line statuses allowed in")
+    statuses: List[str] = Field(default=list(DATASET_STATUSES), description="line statuses allowed in")
 
 
 @dg.asset(
@@ -148,7 +149,7 @@ class CharacterClipsConfig(dg.Config):
     padding: float = Field(default=0.1, description="silence kept around the trimmed speech (s)")
     min_duration: float = Field(default=1.0)
     max_duration: float = Field(default=15.0)
-    statuses: List[str] = Field(default=list(clipping.DEFAULT_STATUSES), description="line statuses allowed in")
+    statuses: List[str] = Field(default=list(DATASET_STATUSES), description="line statuses allowed in")
 
 
 @dg.asset(
