@@ -57,13 +57,15 @@ def cmd_scan(args, layout: DataLayout) -> int:
     return 1 if problems else 0
 
 
-def _selected_keys(select: str | None):
+def _selected_keys(select: str | None, job_keys: list | None = None):
+    """The keys of ``job_keys`` (default: the per-episode assets) that ``select`` names (default: all)."""
     import dagster as dg
 
     from animespeech_assets.defs.jobs import EPISODE_ASSET_KEYS
 
+    job_keys = EPISODE_ASSET_KEYS if job_keys is None else job_keys
     if not select:
-        return list(EPISODE_ASSET_KEYS)
+        return list(job_keys)
     names = [s.strip() for s in select.split(",") if s.strip()]
     if all(n.replace("_", "").replace("/", "").isalnum() for n in names):
         selection = dg.AssetSelection.assets(*names)
@@ -74,11 +76,7 @@ def _selected_keys(select: str | None):
         keys = selection.resolve(graph)
     except Exception as exc:  # Dagster raises on unknown keys
         raise CliError(f"--select {select!r}: {exc}") from exc
-    chosen = [k for k in EPISODE_ASSET_KEYS if k in keys]
-    if not chosen:
-        known = ", ".join(k.to_user_string() for k in EPISODE_ASSET_KEYS)
-        raise CliError(f"--select {select!r} names no per-episode asset (per-episode assets: {known})")
-    return chosen
+    return [k for k in job_keys if k in keys]
 
 
 def _run(job_name: str, instance, keys, partition: str | None = None) -> list[str]:
@@ -176,6 +174,8 @@ def materialize_episode(episode: str, select: str | None = None) -> None:
     instance = _instance()
     register_episodes(instance, [episode])
     keys = _selected_keys(select)
+    if not keys:
+        return
     if _needs_shared(keys) and not _has_labels(layout):
         waiting = _downstream_of_shared()
         skipped = [k.to_user_string() for k in keys if k in waiting]
@@ -195,26 +195,34 @@ def materialize_episode(episode: str, select: str | None = None) -> None:
         _run("episode_job", instance, keys, episode)
 
 
-def materialize_characters(keys: Sequence[str] | None = None) -> None:
-    """Run the per-character assets (datasets) for ``keys`` (default: every registered character)."""
+def materialize_characters(keys: Sequence[str] | None = None, select: str | None = None) -> None:
+    """Run the per-character assets (datasets, adapter, TTS samples) for ``keys`` (default: every
+    registered character)."""
     from animespeech_assets.defs.jobs import CHARACTER_ASSET_KEYS
     from animespeech_assets.defs.partitions import CHARACTERS
 
     instance = _instance()
     known = instance.get_dynamic_partitions(CHARACTERS)
+    selected = _selected_keys(select, CHARACTER_ASSET_KEYS)
     for key in keys or known:
         if key not in known:
             raise CliError(f"unknown character {key!r}; characters of the reference set: {', '.join(known) or 'none yet'}")
-        _run("character_job", instance, CHARACTER_ASSET_KEYS, key)
+        if selected:
+            _run("character_job", instance, selected, key)
 
 
 def cmd_materialize(args, layout: DataLayout) -> int:
     if not args.episode and not args.character:
         raise CliError("give --episode EP and/or --character NAME (or --character all)")
+    from animespeech_assets.defs.jobs import CHARACTER_ASSET_KEYS, EPISODE_ASSET_KEYS
+
+    if args.select and not _selected_keys(args.select, EPISODE_ASSET_KEYS + CHARACTER_ASSET_KEYS):
+        names = ", ".join(k.to_user_string() for k in EPISODE_ASSET_KEYS + CHARACTER_ASSET_KEYS)
+        raise CliError(f"--select {args.select!r} names no per-episode or per-character asset ({names})")
     if args.episode:
         materialize_episode(args.episode, args.select)
     if args.character:
-        materialize_characters(None if args.character == "all" else [args.character])
+        materialize_characters(None if args.character == "all" else [args.character], args.select)
     return 0
 
 
@@ -295,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("materialize", help="run the per-episode assets of one episode")
     s.add_argument("--episode", help="episode key (the input file's sanitised stem)")
     s.add_argument("--character", help="also build this character's datasets from all episodes ('all': every character)")
-    s.add_argument("--select", help="assets to run: comma-separated names or Dagster selection syntax (default: all)")
+    s.add_argument("--select", help="assets to run: comma-separated names or Dagster selection syntax (default: all of the episode's / character's)")
     s.set_defaults(func=cmd_materialize)
 
     s = sub.add_parser("lineage", help="what produced a dataset, from which inputs, models and parameters")

@@ -76,7 +76,8 @@ def test_clip_filters_record_reasons():
 def exported(two_episodes):
     layout = two_episodes
     assert main(["materialize", "--episode", "ep1"]) == 0
-    assert main(["materialize", "--episode", "ep2", "--character", "all"]) == 0
+    assert main(["materialize", "--episode", "ep2"]) == 0
+    assert main(["materialize", "--character", "all", "--select", "dialogue_dataset,audio_dataset"]) == 0
     return layout
 
 
@@ -146,7 +147,7 @@ def test_rerunning_exports_never_duplicates(exported):
     layout = exported
     before = {p: p.read_bytes() for p in (layout.exports / "audio" / "Mei").glob("*.list")}
     n_wavs = len(list((layout.exports / "audio" / "Mei" / "wavs").iterdir()))
-    assert main(["materialize", "--character", "Mei"]) == 0
+    assert main(["materialize", "--character", "Mei", "--select", "audio_dataset"]) == 0
     assert {p: p.read_bytes() for p in (layout.exports / "audio" / "Mei").glob("*.list")} == before
     assert len(list((layout.exports / "audio" / "Mei" / "wavs").iterdir())) == n_wavs
     with open(layout.exports / "audio" / "Mei" / "hf" / "metadata.csv", encoding="utf-8") as fh:
