@@ -114,7 +114,7 @@ def reference_is_current(layout: DataLayout) -> bool:
 def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
     """Bring the reference set up to date: embed every labelled episode that has no embeddings yet,
     then rebuild the reference set if its inputs changed. Returns the (asset, episode) pairs done."""
-    from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS
+    from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS, UNLABELLED_ASSET_KEYS
     from animespeech_assets.episodes import discover
     from animespeech_assets.references import reference_sources
 
@@ -124,22 +124,11 @@ def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
         if source.embeddings.exists() or source.episode not in known:
             continue
         register_episodes(instance, [source.episode])
-        for name in _run("episode_job", instance, _upstream_of("speaker_embeddings"), source.episode):
+        for name in _run("episode_job", instance, UNLABELLED_ASSET_KEYS, source.episode):
             done.add((name, source.episode))
     if not reference_is_current(layout):
         _run("shared_job", instance, SHARED_ASSET_KEYS)
     return done
-
-
-def _upstream_of(asset: str):
-    """``asset`` and its per-episode ancestors, in the episode job."""
-    import dagster as dg
-
-    from animespeech_assets.defs.jobs import EPISODE_ASSET_KEYS
-
-    graph = _defs().resolve_asset_graph()
-    keys = dg.AssetSelection.assets(asset).upstream().resolve(graph)
-    return [k for k in EPISODE_ASSET_KEYS if k in keys]
 
 
 def _has_labels(layout: DataLayout) -> bool:
@@ -187,7 +176,9 @@ def materialize_episode(episode: str, select: str | None = None) -> None:
         )
     if _needs_shared(keys):
         # the episode's own embeddings first, so its labels (if any) can join the reference set
-        before = [k for k in keys if k in _upstream_of("speaker_embeddings")]
+        from animespeech_assets.defs.jobs import UNLABELLED_ASSET_KEYS
+
+        before = [k for k in keys if k in UNLABELLED_ASSET_KEYS]
         done = set(_run("episode_job", instance, before, episode)) if before else set()
         done |= {name for name, ep in prepare_shared(instance, layout) if ep == episode}
         keys = [k for k in keys if k.to_user_string() not in done]

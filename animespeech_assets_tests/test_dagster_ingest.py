@@ -34,6 +34,8 @@ def test_sensor_registers_new_episodes_once_and_requests_runs(layout):
     ctx = dg.build_sensor_context(instance=instance, resources={"data": DataResource()})
     result = new_episodes_sensor(ctx)
     assert [r.partition_key for r in result.run_requests] == ["ep01", "ep_02"]
+    # no labels yet: the new episodes run what needs none (predictions follow once labels exist)
+    assert [k.to_user_string() for k in result.run_requests[0].asset_selection] == ["episode_audio", "transcript", "speaker_embeddings"]
     assert list(result.dynamic_partitions_requests[0].partition_keys) == ["ep01", "ep_02"]
     instance.add_dynamic_partitions(EPISODES, ["ep01", "ep_02"])
     again = new_episodes_sensor(dg.build_sensor_context(instance=instance, resources={"data": DataResource()}))

@@ -27,8 +27,16 @@ def annotations_sensor(context: dg.SensorEvaluationContext, data: DataResource):
     if not changed:
         return dg.SkipReason("no annotation file changed")
     context.update_cursor(json.dumps(current, sort_keys=True))
+    if reference_is_current(data.layout, _reference_code_version()):
+        return dg.SkipReason(f"annotations of {changed} are already in the reference set")
     run_key = "annotations:" + hashlib.sha1(json.dumps(current, sort_keys=True).encode()).hexdigest()
     return dg.RunRequest(run_key=run_key, tags={"animespeech/changed_annotations": ",".join(changed)[:200]})
+
+
+def _reference_code_version() -> str:
+    from animespeech_assets.defs.identify import reference_set
+
+    return reference_set.code_versions_by_key[reference_set.key]
 
 
 @dg.schedule(
@@ -41,9 +49,7 @@ def annotations_sensor(context: dg.SensorEvaluationContext, data: DataResource):
     "then refresh through automation); when nothing changed it requests nothing and rewrites nothing.",
 )
 def nightly_refinement(context: dg.ScheduleEvaluationContext, data: DataResource):
-    from animespeech_assets.defs.identify import reference_set
-
-    code_version = reference_set.code_versions_by_key[reference_set.key]
+    code_version = _reference_code_version()
     if reference_is_current(data.layout, code_version):
         return dg.SkipReason("the reference set is up to date: nothing to refine")
     state = json.dumps(annotation_fingerprint(data.layout), sort_keys=True) + code_version

@@ -9,6 +9,23 @@ ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
 # every asset partitioned by episode, in one job: a backfill or a sensor run does a whole episode
 EPISODE_ASSET_KEYS = [key for a in ASSETS if a.partitions_def == episodes for key in a.keys]
 
+
+
+def episode_upstream_of(asset: str) -> list[dg.AssetKey]:
+    """``asset`` and its per-episode ancestors, in job order."""
+    deps = {k: a.asset_deps[k] for a in ASSETS for k in a.keys}
+    seen, stack = set(), [dg.AssetKey(asset)]
+    while stack:
+        key = stack.pop()
+        if key not in seen and key in deps:
+            seen.add(key)
+            stack.extend(deps[key])
+    return [k for k in EPISODE_ASSET_KEYS if k in seen]
+
+
+# the per-episode assets that need no labels: everything up to the speaker embeddings
+UNLABELLED_ASSET_KEYS = episode_upstream_of("speaker_embeddings")
+
 episode_job = dg.define_asset_job(
     "episode_job",
     selection=EPISODE_ASSET_KEYS,

@@ -5,7 +5,7 @@ import dagster as dg
 
 from animespeech_assets.episodes import scan
 
-from .jobs import episode_job
+from .jobs import UNLABELLED_ASSET_KEYS, episode_job
 from .partitions import EPISODES, episodes
 from .resources import DataResource
 
@@ -24,7 +24,10 @@ def new_episodes_sensor(context: dg.SensorEvaluationContext, data: DataResource)
     new = sorted(set(found) - known)
     if not new:
         return dg.SkipReason("; ".join(problems) if problems else "no new episodes")
+    # without a reference set yet (no labels anywhere), run what needs no labels; predictions and
+    # everything below them follow through their automation conditions once labels exist
+    selection = None if data.layout.asset_file("reference_set").exists() else UNLABELLED_ASSET_KEYS
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"new-episode:{key}", partition_key=key) for key in new],
+        run_requests=[dg.RunRequest(run_key=f"new-episode:{key}", partition_key=key, asset_selection=selection) for key in new],
         dynamic_partitions_requests=[episodes.build_add_request(new)],
     )
