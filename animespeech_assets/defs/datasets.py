@@ -15,7 +15,7 @@ from pydantic import Field
 from animespeech_assets import clips as clipping
 from animespeech_assets import dialogue
 from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, cut, decode_audio, load_audio
-from animespeech_assets.datasets import character_key, clip_id
+from animespeech_assets.naming import character_key, clip_id
 from animespeech_assets.episodes import find_episode
 from animespeech_assets.exports import CLIPS_SCHEMA, write_audio_dataset, write_dialogue
 from animespeech_assets.identify import DATASET_STATUSES
