@@ -19,8 +19,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 _CHUNK = 1 << 20
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, briefly, for every thread)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+_UMASK = _umask()
 
 
 @contextlib.contextmanager
