@@ -5,7 +5,6 @@ line segmentation and guards on recogniser output."""
 import hashlib
 import importlib.resources
 
-import numpy as np
 import pytest
 
 from animespeech_assets.asr import Segmentation, collapse_repetitions, split_lines, transcript_from_segments

@@ -4,7 +4,6 @@ import pytest
 
 from animespeech_assets.textio import TextFileError
 from animespeech_assets.subtitles import (
-    SubtitleError,
     TranscriptFilters,
     clean_text,
     read_cues,

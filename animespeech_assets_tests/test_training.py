@@ -11,6 +11,7 @@ import soundfile as sf
 from animespeech_assets.backends.llm import GEMMA_TEMPLATE
 from animespeech_assets.backends.tts import llasa_prompt, parse_speech_tokens
 from animespeech_assets.cli import main
+from animespeech_assets.definitions import defs
 from animespeech_assets.lineage import Ledger
 from animespeech_assets.training import hold_out, prompt_completion
 
@@ -50,7 +51,7 @@ def with_datasets(two_episodes):
 
 def test_adapter_trains_lowers_validation_loss_and_tts_samples_are_intelligible(with_datasets):
     layout = with_datasets
-    job = __import__("animespeech_assets.definitions", fromlist=["defs"]).defs.resolve_job_def("character_job")
+    job = defs.resolve_job_def("character_job")
     config = {"ops": {"qlora_adapter": {"config": {"max_steps": 12, "batch_size": 4, "chat_samples": 2, "rank": 8}}}}
     result = job.execute_in_process(instance=dg.DagsterInstance.get(), partition_key="Sakura", run_config=config)
     assert result.success

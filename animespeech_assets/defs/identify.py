@@ -13,7 +13,6 @@ from animespeech_assets.annotations import labels_for
 from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, load_audio
 from animespeech_assets.backends.speaker import BACKENDS, load_speaker_encoder
 from animespeech_assets.naming import character_key
-from animespeech_assets.naming import character_key
 from animespeech_assets.embeddings import check_embeddings, embed_lines, status_counts, vector_dim, vectors_of
 from animespeech_assets.lineage import utcnow
 from animespeech_assets.references import reference_inputs, reference_sources
