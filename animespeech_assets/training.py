@@ -103,17 +103,13 @@ def train_adapter(
         model_kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
         )
-        model_kwargs["torch_dtype"] = compute
+        model_kwargs["dtype"] = compute
         model_kwargs["device_map"] = {"": device}
         mode = "qlora-4bit"
     else:
-        model_kwargs["torch_dtype"] = torch.float32
+        model_kwargs["dtype"] = torch.float32
         mode = "lora-fp32"
     model = AutoModelForCausalLM.from_pretrained(base, **model_kwargs)
-    if getattr(model, model.base_model_prefix, None) is None and hasattr(model, "model"):
-        # transformers 4.x's Gemma3ForCausalLM names a `language_model` backbone it does not have, so
-        # `model.base_model` is the whole model; TRL's fused LM head needs the real backbone
-        model.base_model_prefix = "model"
     if cuda:
         from peft import prepare_model_for_kbit_training
 

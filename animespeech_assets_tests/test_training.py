@@ -4,16 +4,18 @@ embedded models (Gemma 3 270M from its GGUF package, Kokoro, Whisper base, Resem
 import json
 
 import dagster as dg
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
 from animespeech_assets.backends.llm import GEMMA_TEMPLATE
-from animespeech_assets.backends.tts import llasa_prompt, parse_speech_tokens
 from animespeech_assets.cli import main
 from animespeech_assets.definitions import defs
 from animespeech_assets.lineage import Ledger
 from animespeech_assets.training import hold_out, prompt_completion
+
+from .tiny_llasa import CODEC_LEVELS, save_tiny_xcodec2, write_llasa_gguf
 
 
 def test_prompt_completion_puts_the_loss_on_the_last_assistant_turn():
@@ -32,13 +34,6 @@ def test_gemma_template_renders_system_user_and_generation_prompt():
     )
     assert text == ("<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA<end_of_turn>\n"
                     "<start_of_turn>user\nU2<end_of_turn>\n<start_of_turn>model\n")
-
-
-def test_llasa_prompt_and_token_parsing():
-    prompt = llasa_prompt("こんにちは", "参照。", [5, 17])
-    assert "<|TEXT_UNDERSTANDING_START|>参照。こんにちは<|TEXT_UNDERSTANDING_END|>" in prompt
-    assert prompt.endswith("<|SPEECH_GENERATION_START|><|s_5|><|s_17|>")
-    assert parse_speech_tokens("<|s_1|><|s_65535|>junk<|s_2|><|SPEECH_GENERATION_END|><|s_9|>") == [1, 65535, 2]
 
 
 @pytest.fixture
@@ -70,12 +65,33 @@ def test_adapter_trains_lowers_validation_loss_and_tts_samples_are_intelligible(
     event = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey("qlora_adapter"))
     assert event.asset_materialization.metadata["chat_samples"].value == report["chat_samples"]
 
-    samples = pq.read_table(layout.exports / "tts_samples" / "Sakura" / "samples.parquet").to_pylist()
+    folder = layout.exports / "tts_samples" / "Sakura"
+    samples = pq.read_table(folder / "samples.parquet").to_pylist()
     assert samples
     for s in samples:
-        info = sf.info(s["path"])
-        assert info.samplerate == 24000 and info.duration > 0.5
+        info = sf.info(folder / s["file"])
+        assert info.samplerate == 24000 and info.duration == pytest.approx(s["duration"], abs=1e-3) and info.duration > 0.5
     cer = sum(s["edits"] for s in samples) / sum(s["chars"] for s in samples)
     assert cer < 0.3
     tts = Ledger(layout.lineage).latest("tts_samples", "Sakura")
     assert tts["parameters"]["voice"] == "jf_alpha"  # Sakura speaks with jf_alpha in the demo script
+
+    # the same asset with the cloning backend, on the tiny random Llasa: the wiring and the files
+    # (16 kHz speech decoded from the generated codes), not the quality
+    gguf = layout.root / "tiny-llasa.gguf"
+    write_llasa_gguf(gguf, speech_tokens=int(np.prod(CODEC_LEVELS)))
+    codec = save_tiny_xcodec2(layout.root / "tiny-xcodec2")
+    tts_config = {"backend": "llasa", "model": str(gguf), "codec": str(codec), "device": "cpu", "seed": 1}
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(), partition_key="Sakura", asset_selection=[dg.AssetKey("tts_samples")],
+        run_config={"resources": {"tts": {"config": tts_config}}},
+    )
+    assert result.success
+    cloned = pq.read_table(folder / "samples.parquet").to_pylist()
+    assert [s["id"] for s in cloned] == [s["id"] for s in samples]
+    for s in cloned:
+        info = sf.info(folder / s["file"])
+        assert info.samplerate == 16000 and info.frames % 320 == 0 and info.frames > 0
+    record = Ledger(layout.lineage).latest("tts_samples", "Sakura")
+    assert record["parameters"]["backend"] == "llasa" and record["models"]["tts"] == f"llasa:tiny-llasa.gguf+{codec}"
+    assert record["parameters"]["voice_prompt"] in {c["id"] for c in pq.read_table(layout.exports / "audio" / "Sakura" / "clips.parquet").to_pylist()}

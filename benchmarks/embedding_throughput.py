@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -24,8 +23,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def prepare(minutes: float, cache: Path) -> tuple[Path, Path]:
     import pyarrow as pa
-    from scipy.signal import resample_poly
 
+    from animespeech_assets.audio import resample
     from animespeech_assets.demo import SAMPLE_RATE, long_scenes, render
     from animespeech_assets.storage import write_npy, write_parquet
 
@@ -33,7 +32,7 @@ def prepare(minutes: float, cache: Path) -> tuple[Path, Path]:
     if audio_path.exists() and lines_path.exists():
         return audio_path, lines_path
     stereo, lines, _ = render(long_scenes(minutes), seed=0)
-    mono16k = resample_poly(stereo.mean(axis=1), 1, SAMPLE_RATE // 16000).astype(np.float32)
+    mono16k = resample(stereo.mean(axis=1), SAMPLE_RATE, 16000)
     write_npy(mono16k, audio_path)
     write_parquet(pa.table({"line_id": pa.array([ln.cue for ln in lines], pa.int32()),
                             "start": [ln.start for ln in lines], "end": [ln.end for ln in lines]}), lines_path)

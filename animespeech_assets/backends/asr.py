@@ -162,7 +162,7 @@ class TransformersWhisperRecognizer:
             dtype = "float32" if device == "cpu" else "float16"
         self.dtype = getattr(torch, dtype)
         self.processor = AutoProcessor.from_pretrained(model)
-        self.model = WhisperForConditionalGeneration.from_pretrained(model, torch_dtype=self.dtype).to(device).eval()
+        self.model = WhisperForConditionalGeneration.from_pretrained(model, dtype=self.dtype).to(device).eval()
         self.device = device
         self.batch_size = batch_size
         self.options = options

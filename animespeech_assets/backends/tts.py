@@ -4,14 +4,16 @@
   packages). It cannot clone a voice: the character gets the Kokoro voice nearest to its reference
   clips in speaker-embedding space (the choice and its distance are recorded).
 - ``llasa``: Anime-Llasa (a Llasa GGUF) through llama-cpp-python for the speech tokens and XCodec2
-  to decode them, with the character's reference clip as the voice prompt (the Anime-Llasa web
-  UI's approach); GPU when llama.cpp was built with CUDA. Needs the ``llasa`` extra and xcodec2.
+  (transformers' ``Xcodec2Model``) to encode the voice prompt and decode the result, with the
+  character's reference clip as the voice prompt (the Anime-Llasa web UI's approach); GPU when
+  llama.cpp was built with CUDA. Needs the ``llasa`` extra.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -52,9 +54,10 @@ class KokoroBackend:
 @lru_cache(maxsize=None)
 def kokoro_voice_probe(voice: str) -> np.ndarray:
     """The probe sentence in ``voice`` at 16 kHz (for choosing the nearest voice)."""
-    from scipy.signal import resample_poly
+    from animespeech_assets.audio import resample
 
-    return resample_poly(KokoroBackend(voice).synthesize(VOICE_PROBE), 2, 3).astype(np.float32)
+    backend = KokoroBackend(voice)
+    return resample(backend.synthesize(VOICE_PROBE), backend.sample_rate)
 
 
 def nearest_kokoro_voice(reference_vector: np.ndarray, encoder) -> tuple[str, float, dict[str, float]]:
@@ -70,12 +73,42 @@ def nearest_kokoro_voice(reference_vector: np.ndarray, encoder) -> tuple[str, fl
 
 # -- Anime-Llasa (llama.cpp + XCodec2) -----------------------------------------------------------
 
-SPEECH_TOKEN = re.compile(r"<\|s_(\d+)\|>")
+CODEC = "HKUSTAudio/xcodec2-hf"
+
+
+class XCodec2:
+    """XCodec2 through transformers' ``Xcodec2Model``: speech <-> one stream of integer codes (50 a second
+    at 16 kHz, ``codebook_size`` values), the vocabulary Llasa speaks in."""
+
+    def __init__(self, model: str = CODEC, device: str = "cpu"):
+        from transformers import AutoFeatureExtractor, Xcodec2Model
+
+        self.model = Xcodec2Model.from_pretrained(model).to(device).eval()
+        self.features = AutoFeatureExtractor.from_pretrained(model)
+        self.sample_rate = int(self.model.config.sampling_rate)
+        self.codebook_size = int(np.prod(self.model.config.quantization_levels))
+        self.device = device
+
+    def encode(self, audio: np.ndarray) -> list[int]:
+        import torch
+
+        inputs = self.features(np.asarray(audio, np.float32), sampling_rate=self.sample_rate, return_tensors="pt")
+        with torch.inference_mode():
+            codes = self.model.encode(**inputs.to(self.device)).audio_codes
+        return codes[0, 0].tolist()
+
+    def decode(self, codes: list[int]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            audio = self.model.decode(audio_codes=torch.tensor([[codes]], device=self.device)).audio_values
+        return audio[0, 0].float().cpu().numpy()
 
 
 def llasa_prompt(text: str, reference_text: str, reference_codes: list[int]) -> str:
-    """The Llasa chat prompt: the reference transcript and target text, then the reference's speech
-    tokens as the start of the assistant's speech, which the model continues in that voice."""
+    """The Llasa chat prompt (Llama 3 turns): the reference transcript and target text, then the
+    reference's speech tokens as the start of the assistant's speech, which the model continues in
+    that voice. The tokenizer adds ``<|begin_of_text|>``."""
     speech = "".join(f"<|s_{c}|>" for c in reference_codes)
     user = f"Convert the text to speech:<|TEXT_UNDERSTANDING_START|>{reference_text}{text}<|TEXT_UNDERSTANDING_END|>"
     return (
@@ -84,43 +117,98 @@ def llasa_prompt(text: str, reference_text: str, reference_codes: list[int]) -> 
     )
 
 
-def parse_speech_tokens(generated: str) -> list[int]:
-    """XCodec2 codes from the model's output, up to ``<|SPEECH_GENERATION_END|>``."""
-    return [int(m) for m in SPEECH_TOKEN.findall(generated.split("<|SPEECH_GENERATION_END|>")[0])]
+@dataclass(frozen=True)
+class SpeechVocabulary:
+    """Where the speech tokens ``<|s_0|>`` ... ``<|s_{size-1}|>`` sit in the model's vocabulary."""
+
+    first: int
+    size: int
+    end: int  # <|SPEECH_GENERATION_END|>
+
+    def codes(self, tokens: list[int]) -> list[int]:
+        """The codec codes among ``tokens``, up to the end-of-speech token."""
+        out = []
+        for token in tokens:
+            if token == self.end:
+                break
+            if self.first <= token < self.first + self.size:
+                out.append(token - self.first)
+        return out
+
+    def mask(self, n_vocab: int) -> np.ndarray:
+        """Additive logit mask that leaves only speech tokens and the end-of-speech token."""
+        mask = np.full(n_vocab, -np.inf, np.float32)
+        mask[self.first:self.first + self.size] = 0.0
+        mask[self.end] = 0.0
+        return mask
+
+
+def speech_vocabulary(tokenize, size: int, source: str = "the Llasa model") -> SpeechVocabulary:
+    """Find the speech tokens with ``tokenize(text) -> ids``; they must be ``size`` consecutive ids."""
+
+    def single(text: str) -> int:
+        ids = tokenize(text)
+        if len(ids) != 1:
+            raise ValueError(f"{source}: {text!r} is not one token ({ids}); not a Llasa vocabulary")
+        return ids[0]
+
+    first, last = single("<|s_0|>"), single(f"<|s_{size - 1}|>")
+    if last - first != size - 1:
+        raise ValueError(f"{source}: speech tokens <|s_0|>..<|s_{size - 1}|> are not consecutive ids ({first}..{last})")
+    return SpeechVocabulary(first, size, single("<|SPEECH_GENERATION_END|>"))
 
 
 class LlasaBackend:
-    sample_rate = 16_000
+    """Llasa through llama-cpp-python: the prompt holds the reference clip's codes, the model continues
+    with speech tokens only (a logit mask keeps text tokens out), XCodec2 turns them into audio."""
+
     clones = True
 
-    def __init__(self, gguf: str, codec: str = "HKUSTAudio/xcodec2", device: str = "auto", max_tokens: int = 2048, n_gpu_layers: int = -1):
+    def __init__(self, gguf: str, codec: str = CODEC, device: str = "cpu", max_tokens: int = 1500,
+                 temperature: float = 0.8, top_p: float = 1.0, seed: int = 0, n_ctx: int = 4096):
+        if not gguf:
+            raise ValueError("the llasa backend needs the path of a Llasa GGUF (TtsResource.model)")
+        if not Path(gguf).is_file():
+            raise FileNotFoundError(f"{gguf}: Llasa GGUF not found")
         from llama_cpp import Llama
 
-        self.llm = Llama(model_path=gguf, n_ctx=4096, n_gpu_layers=n_gpu_layers if device != "cpu" else 0, verbose=False)
-        self.codec_id, self.device, self.max_tokens = codec, device, max_tokens
-        self._codec = None
-        self.model_id = f"llasa:{gguf}+{codec}"
+        gpu_layers = -1 if device.startswith("cuda") else 0
+        self.llm = Llama(model_path=str(gguf), n_ctx=n_ctx, n_gpu_layers=gpu_layers, seed=seed, verbose=False)
+        self.codec = XCodec2(codec, device)
+        self.sample_rate = self.codec.sample_rate
+        self.vocabulary = speech_vocabulary(self._tokenize, self.codec.codebook_size, str(gguf))
+        self.max_tokens, self.temperature, self.top_p, self.seed = max_tokens, temperature, top_p, seed
+        self.model_id = f"llasa:{Path(gguf).name}+{codec}"
 
-    def codec(self):
-        if self._codec is None:
-            from xcodec2.modeling_xcodec2 import XCodec2Model
+    def _tokenize(self, text: str, bos: bool = False) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=bos, special=True)
 
-            self._codec = XCodec2Model.from_pretrained(self.codec_id).eval()
-        return self._codec
+    def speech_tokens(self, prompt: str) -> list[int]:
+        """The tokens the model generates after ``prompt`` (restricted to speech), up to and
+        including the end-of-speech token or ``max_tokens``."""
+        from llama_cpp import LogitsProcessorList
+
+        tokens = self._tokenize(prompt, bos=True)
+        room = self.llm.n_ctx() - len(tokens)
+        if room < 2:
+            raise ValueError(f"Llasa prompt is {len(tokens)} tokens, the context {self.llm.n_ctx()}: use a shorter reference clip")
+        mask = self.vocabulary.mask(self.llm.n_vocab())
+        out: list[int] = []
+        self.llm.set_seed(self.seed)
+        for token in self.llm.generate(tokens, temp=self.temperature, top_p=self.top_p, top_k=0, reset=True,
+                                       logits_processor=LogitsProcessorList([lambda _ids, scores: scores + mask])):
+            out.append(token)
+            if token == self.vocabulary.end or len(out) >= min(self.max_tokens, room):
+                break
+        return out
 
     def synthesize(self, text: str, reference: np.ndarray | None = None, reference_text: str = "") -> np.ndarray:
-        import torch
+        """``text`` spoken in the voice of ``reference`` (16 kHz mono, transcript ``reference_text``)."""
+        from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, resample
 
-        codec = self.codec()
-        codes: list[int] = []
-        if reference is not None:
-            with torch.inference_mode():
-                codes = codec.encode_code(torch.from_numpy(np.asarray(reference, np.float32))[None, :])[0, 0].tolist()
-        out = self.llm(llasa_prompt(text, reference_text if reference is not None else "", codes),
-                       max_tokens=self.max_tokens, temperature=0.8, top_p=1.0, stop=["<|SPEECH_GENERATION_END|>"])
-        new_codes = parse_speech_tokens(out["choices"][0]["text"])
-        if not new_codes:
+        prompt_codes = [] if reference is None else self.codec.encode(resample(reference, ANALYSIS_SAMPLE_RATE, self.codec.sample_rate))
+        prompt = llasa_prompt(text, reference_text if reference is not None else "", prompt_codes)
+        codes = self.vocabulary.codes(self.speech_tokens(prompt))
+        if not codes:
             raise RuntimeError(f"Llasa produced no speech tokens for {text[:30]!r}")
-        with torch.inference_mode():
-            wav = codec.decode_code(torch.tensor(new_codes)[None, None, :])
-        return wav[0, 0].cpu().numpy().astype(np.float32)
+        return self.codec.decode(codes)

@@ -5,16 +5,13 @@ import json
 from typing import List
 
 import dagster as dg
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
-import soundfile as sf
 from pydantic import Field
 
 from animespeech_assets.backends.devices import resolve_device
-from animespeech_assets.backends.tts import KokoroBackend, LlasaBackend, nearest_kokoro_voice
-from animespeech_assets.metrics import cer, kana_cer
+from animespeech_assets.backends.tts import CODEC, KokoroBackend, LlasaBackend, nearest_kokoro_voice
 from animespeech_assets.lineage import utcnow
+from animespeech_assets.speech_samples import SAMPLES_FILE, speak, split_clips, summary, voice_of
 from animespeech_assets.storage import atomic_dir
 from animespeech_assets.training import LoraSettings, loss_curve_png, train_adapter, write_report
 
@@ -107,8 +104,9 @@ class TtsResource(dg.ConfigurableResource):
 
     backend: str = Field(default="kokoro", description="kokoro | llasa")
     model: str = Field(default="", description="llasa: path of the Llasa GGUF")
-    codec: str = Field(default="HKUSTAudio/xcodec2", description="llasa: XCodec2 id (cached) or folder")
+    codec: str = Field(default=CODEC, description="llasa: XCodec2 (transformers format) id in the local cache, or folder")
     device: str = Field(default="auto")
+    seed: int = Field(default=0, description="llasa: sampling seed")
 
 
 class TtsSamplesConfig(dg.Config):
@@ -138,65 +136,36 @@ def tts_samples(
     layout = data.layout
     key = context.partition_key
     clips_path = require(layout.exports / "audio" / key / "clips.parquet", "audio_dataset", key)
-    clips = pq.read_table(clips_path).to_pylist()
-    if len(clips) < 2:
-        raise dg.Failure(f"{clips_path}: {len(clips)} clip(s); need reference clips and at least one held-out line")
-    references = clips[: min(config.reference_clips, len(clips) - 1)]
-    held_out = clips[len(references):][-config.samples:]
-    wav_dir = layout.exports / "audio" / key / "wavs"
-    reference_audio = [load_wav_16k(wav_dir / f"{c['id']}.wav") for c in references]
+    try:
+        references, held_out = split_clips(pq.read_table(clips_path).to_pylist(), config.reference_clips, config.samples, clips_path)
+    except ValueError as error:
+        raise dg.Failure(str(error)) from error
     encoder = speaker_encoder.load()
-    centre = encoder.embed(reference_audio).mean(axis=0)
-    centre = centre / np.linalg.norm(centre)
-    choice = {}
+    voice = voice_of(references, clips_path.parent / "wavs", encoder)
+    choice, shown = {}, {}
     if tts.backend == "kokoro":
-        voice, distance, all_distances = nearest_kokoro_voice(centre, encoder)
-        backend = KokoroBackend(voice)
-        choice = {"voice": voice, "voice_distance": round(distance, 4), "voice_distances": all_distances}
+        name, distance, all_distances = nearest_kokoro_voice(voice.centre, encoder)
+        backend = KokoroBackend(name)
+        choice = {"voice": name, "voice_distance": round(distance, 4)}
+        shown = {"voice_distances": dg.MetadataValue.json({v: round(d, 4) for v, d in all_distances.items()})}
     elif tts.backend == "llasa":
-        backend = LlasaBackend(tts.model, tts.codec, resolve_device(tts.device))
+        backend = LlasaBackend(tts.model, tts.codec, resolve_device(tts.device), seed=tts.seed)
+        choice = {"voice_prompt": voice.clips[voice.prompt]["id"]}
     else:
         raise dg.Failure(f"unknown TTS backend {tts.backend!r}; expected kokoro or llasa")
     recognizer = speech_recognizer.load(str(layout.cache / "models"))
     out_dir = layout.exports / "tts_samples" / key
-    rows = []
     with atomic_dir(out_dir) as tmp:
-        for c in held_out:
-            audio = backend.synthesize(c["text"], reference_audio[0] if backend.clones else None, references[0]["text"])
-            sf.write(tmp / f"{c['id']}.wav", audio, backend.sample_rate, subtype="PCM_16")
-            audio16 = resample_to_16k(audio, backend.sample_rate)
-            heard = "".join(s.text for s in recognizer.transcribe(audio16, speech_recognizer.language))
-            e, n = cer(c["text"], heard)
-            ke, kn = kana_cer(c["text"], heard)
-            similarity = float(encoder.embed([audio16])[0] @ centre)
-            rows.append({"id": c["id"], "text": c["text"], "recognised": heard, "cer": e / max(n, 1), "kana_cer": ke / max(kn, 1),
-                         "edits": e, "chars": n, "speaker_similarity": similarity, "path": str(out_dir / f"{c['id']}.wav")})
-        pq.write_table(pa.Table.from_pylist(rows), tmp / "samples.parquet")
-    corpus_cer = sum(r["edits"] for r in rows) / max(1, sum(r["chars"] for r in rows))
+        rows = speak(backend, recognizer, speech_recognizer.language, encoder, voice, held_out, tmp)
     return finish(
-        context, data, outputs=[out_dir / "samples.parquet", out_dir], row_count=len(rows), started_at=started,
+        context, data, outputs=[out_dir / SAMPLES_FILE, out_dir], row_count=len(rows), started_at=started,
         inputs=[upstream("audio_dataset", key, clips_path)],
-        parameters={"samples": config.samples, "reference_clips": config.reference_clips, "backend": tts.backend, **{k: v for k, v in choice.items() if k != "voice_distances"}},
+        parameters={"samples": config.samples, "reference_clips": config.reference_clips, "backend": tts.backend, **choice},
         models={"tts": backend.model_id, "speaker_encoder": encoder.model_id, "asr": recognizer.model_id},
         metadata={
-            **{k: (dg.MetadataValue.json(v) if isinstance(v, dict) else v) for k, v in choice.items()},
-            "cer": round(corpus_cer, 4),
-            "kana_cer": round(sum(r["kana_cer"] for r in rows) / len(rows), 4),
-            "speaker_similarity": round(float(np.mean([r["speaker_similarity"] for r in rows])), 4),
+            **choice,
+            **shown,
+            **summary(rows),
             "samples": dg.MetadataValue.json([{k: r[k] for k in ("id", "text", "recognised", "cer", "speaker_similarity")} for r in rows]),
         },
     )
-
-
-def load_wav_16k(path) -> np.ndarray:
-    audio, sr = sf.read(path, dtype="float32")
-    return resample_to_16k(audio if audio.ndim == 1 else audio.mean(axis=1), sr)
-
-
-def resample_to_16k(audio: np.ndarray, sr: int) -> np.ndarray:
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(16000, sr)
-    return resample_poly(np.asarray(audio, np.float64), 16000 // g, sr // g).astype(np.float32)
