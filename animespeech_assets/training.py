@@ -175,7 +175,7 @@ def _count_tokens(trainer, settings: LoraSettings) -> int:
 
 
 def chat_samples(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int, device: str) -> list[dict]:
-    """Greedy replies of the adapted model to held-out user turns."""
+    """Greedy replies of the adapted model to held-out user turns, and whether each ended its turn."""
     import torch
 
     model.eval()
@@ -187,8 +187,10 @@ def chat_samples(model, tokenizer, conversations: list[list[dict]], max_new_toke
         with torch.inference_mode():
             gen = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
                                  eos_token_id=stop_ids)
-        reply = tokenizer.decode(gen[0][ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-        out.append({"user": conv[-2]["content"], "reference": conv[-1]["content"], "reply": reply})
+        new = gen[0][ids["input_ids"].shape[1]:]
+        reply = tokenizer.decode(new, skip_special_tokens=True).strip()
+        ended = bool(len(new)) and int(new[-1]) in stop_ids  # the model ended its turn (not cut at max_new_tokens)
+        out.append({"user": conv[-2]["content"], "reference": conv[-1]["content"], "reply": reply, "ended": ended})
     return out
 
 

