@@ -13,6 +13,7 @@ from animespeech_assets.backends.llm import GEMMA_TEMPLATE
 from animespeech_assets.cli import main
 from animespeech_assets.definitions import defs
 from animespeech_assets.lineage import Ledger
+from animespeech_assets.speech_samples import split_clips
 from animespeech_assets.training import hold_out, prompt_completion
 
 from .tiny_llasa import CODEC_LEVELS, save_tiny_xcodec2, write_llasa_gguf
@@ -34,6 +35,17 @@ def test_gemma_template_renders_system_user_and_ends_replies_with_eos():
     )
     assert text == ("<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA<eos>\n"
                     "<start_of_turn>user\nU2<end_of_turn>\n<start_of_turn>model\n")
+
+
+def test_tts_clips_split_into_voice_references_and_held_out_lines(tmp_path):
+    clips = [{"id": f"ep_{i}"} for i in range(7)]
+    references, held_out = split_clips(clips, reference_clips=5, samples=4, source=tmp_path / "clips.parquet")
+    assert [c["id"] for c in references] == [f"ep_{i}" for i in range(5)]
+    assert [c["id"] for c in held_out] == ["ep_5", "ep_6"]
+    references, held_out = split_clips(clips[:3], reference_clips=5, samples=4, source=tmp_path / "clips.parquet")
+    assert len(references) == 2 and [c["id"] for c in held_out] == ["ep_2"]  # always one line left to speak
+    with pytest.raises(ValueError, match="clips.parquet: 1 clip"):
+        split_clips(clips[:1], reference_clips=5, samples=4, source=tmp_path / "clips.parquet")
 
 
 @pytest.fixture
