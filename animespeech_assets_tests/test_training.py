@@ -106,5 +106,6 @@ def test_adapter_trains_lowers_validation_loss_and_tts_samples_are_intelligible(
         info = sf.info(folder / s["file"])
         assert info.samplerate == 16000 and info.frames % 320 == 0 and info.frames > 0
     record = Ledger(layout.lineage).latest("tts_samples", "Sakura")
-    assert record["parameters"]["backend"] == "llasa" and record["models"]["tts"] == f"llasa:tiny-llasa.gguf+{codec}"
+    assert record["parameters"]["backend"] == "llasa" and record["parameters"]["seed"] == 1
+    assert record["models"]["tts"] == f"llasa:tiny-llasa.gguf+{codec}"
     assert record["parameters"]["voice_prompt"] in {c["id"] for c in pq.read_table(layout.exports / "audio" / "Sakura" / "clips.parquet").to_pylist()}

@@ -150,7 +150,7 @@ def tts_samples(
         shown = {"voice_distances": dg.MetadataValue.json({v: round(d, 4) for v, d in all_distances.items()})}
     elif tts.backend == "llasa":
         backend = LlasaBackend(tts.model, tts.codec, resolve_device(tts.device), seed=tts.seed)
-        choice = {"voice_prompt": voice.clips[voice.prompt]["id"]}
+        choice = {"voice_prompt": voice.clips[voice.prompt]["id"], "seed": tts.seed}
     else:
         raise dg.Failure(f"unknown TTS backend {tts.backend!r}; expected kokoro or llasa")
     recognizer = speech_recognizer.load(str(layout.cache / "models"))
