@@ -267,6 +267,11 @@ def start_ui(port: int) -> int:
 
 
 def cmd_demo(args, layout: DataLayout) -> int:
+    from animespeech_assets.core import install_check
+
+    problems = install_check.problems()
+    if problems:
+        raise CliError("install check failed:\n  " + "\n  ".join(problems))
     from animespeech_assets.demo import generate_demo
     from animespeech_assets.demo_script import EPISODES
 

@@ -4,8 +4,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from animespeech_assets.core import install_check
+
 from animespeech_assets.demo import SAMPLE_RATE, mux
 from animespeech_assets.layout import DataLayout
+
+
+
+def pytest_sessionstart(session):
+    """Fail the run in seconds, naming the package and the fix, when a compiled extension does not load."""
+    problems = install_check.problems(extras=["test"])
+    if problems:
+        pytest.exit("install check failed:\n  " + "\n  ".join(problems), returncode=3)
+
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EVAL = Path(os.environ.get("ANIMESPEECH_EVAL_DIR", SHARED / "eval"))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install with the test extras and run the test suite. Extra arguments go to pytest.
+# Install with the test extras (exactly uv.lock) and run the test suite. Extra arguments go to pytest,
+# e.g. `bash scripts/test.sh -m "not models"` for the fast unit tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # `datasets` decodes audio with torchcodec, which loads FFmpeg's shared libraries from the system
