@@ -118,7 +118,8 @@ def problems(extras: Sequence[str] = (), lock: Path = LOCK_FILE) -> list[str]:
         try:
             ext.load()
         except Exception as exc:  # an ImportError, OSError (undefined symbol), RuntimeError ...
-            cause = " ".join(str(exc).split())[:300]
+            causes = [str(exc)] + ([str(exc.__cause__)] if exc.__cause__ else [])
+            cause = " ".join(" ".join(causes).split())[:400]
             found.append(f"{ext.distribution} {installed} does not load ({type(exc).__name__}: {cause}): {fix}")
     return found
 

@@ -1,0 +1,121 @@
+"""Decoding an episode's audio track, once, with PyAV (FFmpeg's libraries, no subprocess)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ANALYSIS_SAMPLE_RATE = 16_000
+
+
+class MediaError(ValueError):
+    """A media file that cannot be decoded as expected; the message names the file."""
+
+
+@dataclass(frozen=True)
+class SourceAudio:
+    """What the source's audio stream was, before decoding."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+    declared_duration: float | None
+
+
+def _declared_duration(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return None
+
+
+def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> tuple[np.ndarray, SourceAudio]:
+    """Decode the first audio stream of ``path`` to mono float32 at ``sample_rate`` in one pass.
+
+    Raises :class:`MediaError` naming the file when it cannot be opened, has no audio stream,
+    is corrupt, or decodes to clearly less audio than its container declares (truncated).
+    """
+    import av  # FFmpeg bindings; imported here so light modules stay light
+
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(f"{path}: cannot open as a media file ({exc})") from exc
+    with container:
+        if not container.streams.audio:
+            raise MediaError(f"{path}: no audio stream (streams: {[s.type for s in container.streams]})")
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        source = SourceAudio(
+            codec=ctx.name,
+            sample_rate=int(ctx.sample_rate or stream.sample_rate or 0),
+            channels=int(ctx.channels or 0),
+            declared_duration=_declared_duration(container, stream),
+        )
+        # FFmpeg downmixes any layout (5.1 keeps the centre's dialogue) to stereo; the mean of the two
+        # channels is then the mono signal without FFmpeg's +3 dB mono gain that can push peaks past 1.0
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=sample_rate)
+        chunks: list[np.ndarray] = []
+        decoded = 0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().mean(axis=0)
+                    chunks.append(chunk)
+                    decoded += chunk.size
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().mean(axis=0))
+        except av.error.FFmpegError as exc:
+            raise MediaError(
+                f"{path}: audio stream is corrupt or truncated after {decoded / sample_rate:.2f} s ({exc})"
+            ) from exc
+    samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    if samples.size == 0:
+        raise MediaError(f"{path}: the audio stream decodes to no samples")
+    duration = samples.size / sample_rate
+    declared = source.declared_duration
+    if declared and duration < declared - max(0.5, 0.02 * declared):
+        raise MediaError(
+            f"{path}: truncated: the container declares {declared:.2f} s of audio but only "
+            f"{duration:.2f} s could be decoded"
+        )
+    return samples, source
+
+
+def load_audio(path: Path) -> np.ndarray:
+    """The stored analysis audio (``.npy``, float32 mono), memory-mapped."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def cut(samples: np.ndarray, sample_rate: int, start: float, end: float) -> np.ndarray:
+    """The samples between ``start`` and ``end`` seconds, clamped to the signal (a view, no copy)."""
+    a = max(0, int(round(start * sample_rate)))
+    b = min(len(samples), int(round(end * sample_rate)))
+    return samples[a:max(a, b)]
+
+
+def resample(samples: np.ndarray, sample_rate: int, target: int = ANALYSIS_SAMPLE_RATE) -> np.ndarray:
+    """``samples`` at ``target`` Hz (polyphase filter), float32."""
+    if sample_rate == target:
+        return np.asarray(samples, np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(target, sample_rate)
+    return resample_poly(np.asarray(samples, np.float64), target // g, sample_rate // g).astype(np.float32)
+
+
+def read_clip(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> np.ndarray:
+    """A short audio file (WAV, FLAC) as mono float32 at ``sample_rate``."""
+    import soundfile as sf
+
+    try:
+        samples, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise MediaError(f"{path}: cannot read audio: {error}") from error
+    return resample(samples.mean(axis=1), sr, sample_rate)

@@ -1,0 +1,72 @@
+"""Where everything lives on disk. One place for every path the project reads or writes.
+
+The data root is ``$ANIMESPEECH_DATA_DIR`` (default ``./data``). Human-owned folders
+(``inputs/``, ``annotations/``) are only ever read; everything else is pipeline-owned.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_ENV = "ANIMESPEECH_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or "data").resolve()
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "DataLayout":
+        return cls(default_data_dir())
+
+    # human-owned, read-only for the pipeline
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs"
+
+    @property
+    def annotations(self) -> Path:
+        return self.root / "annotations"
+
+    def annotation_file(self, episode: str) -> Path:
+        return self.annotations / f"{episode}.csv"
+
+    # pipeline-owned
+    @property
+    def assets(self) -> Path:
+        return self.root / "assets"
+
+    def asset_dir(self, asset: str) -> Path:
+        return self.assets / asset
+
+    def asset_file(self, asset: str, episode: str | None = None, suffix: str = ".parquet") -> Path:
+        """``assets/<asset>/<episode><suffix>``, or ``assets/<asset>/<asset><suffix>`` when unpartitioned."""
+        return self.asset_dir(asset) / f"{episode or asset}{suffix}"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def review(self) -> Path:
+        return self.root / "review"
+
+    @property
+    def lineage(self) -> Path:
+        return self.root / "lineage"
+
+    @property
+    def cache(self) -> Path:
+        """Model cache (assembled weights, Hugging Face / torch caches)."""
+        return self.root / "cache"
+
+    @property
+    def demo(self) -> Path:
+        """Ground truth of the generated demo episodes (not an input of the pipeline)."""
+        return self.root / "demo"

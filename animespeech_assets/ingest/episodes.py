@@ -1,0 +1,76 @@
+"""Episode discovery: which input files make up which episode, and the episode's partition key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from animespeech_assets.core.naming import EpisodeError, episode_key
+
+VIDEO_EXTENSIONS = (".mkv", ".mp4", ".webm", ".avi", ".mov", ".m4v", ".ts", ".m2ts", ".flv", ".wmv")
+# audio-only episodes work too (e.g. a radio drama or an already extracted track)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
+SUBTITLE_EXTENSIONS = (".srt", ".ass", ".ssa", ".vtt")
+
+@dataclass(frozen=True)
+class EpisodeInputs:
+    key: str
+    media: Path
+    subtitles: Path | None
+
+
+def _subtitle_for(media: Path, candidates: dict[str, list[Path]]) -> Path | None:
+    """The subtitle file of ``media``: same stem, or same stem plus a language tag (``ep01.ja.srt``)."""
+    exact = candidates.get(media.stem, [])
+    tagged = [p for stem, paths in candidates.items() if stem.startswith(media.stem + ".") for p in paths]
+    for group in (exact, tagged):
+        if len(group) > 1:
+            names = ", ".join(str(p) for p in sorted(group))
+            raise EpisodeError(f"{media}: several subtitle files match, keep one: {names}")
+        if group:
+            return group[0]
+    return None
+
+
+def discover(inputs_dir: Path) -> dict[str, EpisodeInputs]:
+    """All episodes in ``inputs_dir`` keyed by episode key. Two media files with one key is an error."""
+    episodes, problems = scan(inputs_dir)
+    if problems:
+        raise EpisodeError("; ".join(problems))
+    return episodes
+
+
+def scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], list[str]]:
+    """Like :func:`discover`, but returns the usable episodes plus a list of problems instead of
+    raising, so one badly named file does not hold up every other episode (used by the sensor)."""
+    inputs_dir = Path(inputs_dir)
+    if not inputs_dir.is_dir():
+        return {}, []
+    files = sorted(p for p in inputs_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    subtitles: dict[str, list[Path]] = {}
+    for p in files:
+        if p.suffix.lower() in SUBTITLE_EXTENSIONS:
+            subtitles.setdefault(p.stem, []).append(p)
+    episodes: dict[str, EpisodeInputs] = {}
+    clashing: set[str] = set()
+    problems: list[str] = []
+    for media in (p for p in files if p.suffix.lower() in MEDIA_EXTENSIONS):
+        try:
+            key = episode_key(media.stem)
+            if key in episodes or key in clashing:
+                first = episodes.pop(key).media if key in episodes else "another file"
+                clashing.add(key)
+                raise EpisodeError(f"{first} and {media} both map to episode key {key!r}; rename one of them")
+            episodes[key] = EpisodeInputs(key, media, _subtitle_for(media, subtitles))
+        except EpisodeError as exc:
+            problems.append(str(exc))
+    return episodes, problems
+
+
+def find_episode(inputs_dir: Path, key: str) -> EpisodeInputs:
+    episodes = discover(inputs_dir)
+    if key not in episodes:
+        known = ", ".join(sorted(episodes)) or "none"
+        raise EpisodeError(f"no media file for episode {key!r} in {inputs_dir} (episodes found: {known})")
+    return episodes[key]

@@ -1,0 +1,199 @@
+"""Subtitle files (SRT, ASS/SSA, WebVTT in any common encoding) to transcript lines.
+
+``raw_text`` is the cue as written (markup removed, line breaks kept); ``text`` is the cleaned
+form used for matching and datasets: rows joined, neologdn-normalised, emoji removed, digits and
+case kept exactly as written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from animespeech_assets.core.textio import TextFileError, read_text
+
+SUBTITLE_FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
+_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_ASS_OVERRIDE = re.compile(r"\{[^{}]*\}")
+_SPACES = re.compile(r"\s+")
+
+
+class SubtitleError(TextFileError):
+    """A subtitle file that cannot be used; the message names the file (and the cue)."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    index: int  # 1-based position in the file, for error messages
+    start: float  # seconds
+    end: float
+    raw_text: str
+    style: str = ""
+    actor: str = ""
+    # recogniser confidence, for lines that come from speech recognition
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    word_probability: float | None = None
+
+
+CONFIDENCE_COLUMNS = ("avg_logprob", "no_speech_prob", "compression_ratio", "word_probability")
+
+
+@dataclass(frozen=True)
+class TranscriptFilters:
+    min_duration: float = 0.2  # seconds; shorter cues are not usable speech
+    min_chars: int = 1  # characters of cleaned text
+
+
+@dataclass
+class TranscriptReport:
+    """What happened to the cues; recorded as asset metadata and lineage parameters."""
+
+    encoding: str = ""
+    format: str = ""
+    cues: int = 0
+    kept: int = 0
+    dropped_empty: int = 0
+    dropped_short: int = 0
+    dropped_outside_audio: int = 0
+    clipped_to_audio: int = 0
+    overlapping: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+TRANSCRIPT_SCHEMA = pa.schema(
+    [
+        ("line_id", pa.int32()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("text", pa.string()),
+        ("raw_text", pa.string()),
+        ("source", pa.string()),
+        ("style", pa.string()),
+        ("actor", pa.string()),
+    ]
+    + [(name, pa.float64()) for name in CONFIDENCE_COLUMNS]
+)
+
+
+def read_cues(path: Path) -> tuple[list[Cue], str, str]:
+    """Parse a subtitle file; returns (cues in file order, encoding, format)."""
+    import pysubs2
+
+    path = Path(path)
+    fmt = SUBTITLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SubtitleError(f"{path}: unknown subtitle extension (expected one of {sorted(SUBTITLE_FORMATS)})")
+    text, encoding = read_text(path)
+    try:
+        subs = pysubs2.SSAFile.from_string(text, format_=fmt)
+    except Exception as exc:  # pysubs2 raises a variety of errors on malformed files
+        raise SubtitleError(f"{path}: not a valid {fmt.upper()} file ({exc})") from exc
+    cues = []
+    for i, ev in enumerate(subs.events, start=1):
+        if ev.is_comment or ev.is_drawing:
+            continue
+        if ev.end < ev.start:
+            raise SubtitleError(
+                f"{path}: cue {i} ends before it starts ({_ts(ev.start)} --> {_ts(ev.end)}): {ev.plaintext[:40]!r}"
+            )
+        cues.append(Cue(i, ev.start / 1000.0, ev.end / 1000.0, ev.plaintext, ev.style or "", ev.name or ""))
+    if not cues:
+        raise SubtitleError(f"{path}: no subtitle cues could be parsed as {fmt.upper()}")
+    return cues, encoding, fmt
+
+
+def _ts(ms: int) -> str:
+    s, ms = divmod(int(ms), 1000)
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d},{ms:03d}"
+
+
+def clean_text(raw: str) -> str:
+    """Cleaned line text: markup stripped, wrapped rows joined, NFKC-like neologdn normalisation,
+    emoji removed. Digits and letter case are kept as written."""
+    import emoji
+    import neologdn
+
+    text = _ASS_OVERRIDE.sub("", _HTML_TAG.sub("", raw)).replace("\\N", "\n").replace("\\n", "\n")
+    rows = [r.strip() for r in text.split("\n") if r.strip()]
+    # neologdn removes the joining space between Japanese characters and keeps it between words
+    text = neologdn.normalize(" ".join(rows))
+    text = emoji.replace_emoji(text, replace="")
+    return _SPACES.sub(" ", text).strip()
+
+
+def build_transcript(
+    cues: list[Cue], audio_duration: float, filters: TranscriptFilters, report: TranscriptReport, source: str = "subtitles"
+) -> pa.Table:
+    """Sort, clean and filter cues (subtitle cues or recognised lines) into the transcript table."""
+    report.cues = len(cues)
+    rows = []
+    for cue in sorted(cues, key=lambda c: (c.start, c.end, c.index)):
+        text = clean_text(cue.raw_text)
+        start, end = cue.start, cue.end
+        if len(text) < max(1, filters.min_chars):
+            report.dropped_empty += 1
+            continue
+        if start >= audio_duration:
+            report.dropped_outside_audio += 1
+            report.warnings.append(
+                f"cue {cue.index} starts at {start:.3f} s, after the audio ends ({audio_duration:.3f} s): dropped"
+            )
+            continue
+        if end > audio_duration:
+            report.clipped_to_audio += 1
+            report.warnings.append(
+                f"cue {cue.index} ends at {end:.3f} s, after the audio ends ({audio_duration:.3f} s): clipped"
+            )
+            end = audio_duration
+        if end - start < filters.min_duration:
+            report.dropped_short += 1
+            continue
+        rows.append((start, end, text, cue.raw_text, cue.style, cue.actor, cue))
+    report.kept = len(rows)
+    report.overlapping = sum(1 for a, b in zip(rows, rows[1:]) if b[0] < a[1])
+    return pa.table(
+        {
+            "line_id": pa.array(range(1, len(rows) + 1), pa.int32()),
+            "start": pa.array([r[0] for r in rows], pa.float64()),
+            "end": pa.array([r[1] for r in rows], pa.float64()),
+            "text": pa.array([r[2] for r in rows], pa.string()),
+            "raw_text": pa.array([r[3] for r in rows], pa.string()),
+            "source": pa.array([source] * len(rows), pa.string()),
+            "style": pa.array([r[4] for r in rows], pa.string()),
+            "actor": pa.array([r[5] for r in rows], pa.string()),
+            **{name: pa.array([getattr(r[6], name) for r in rows], pa.float64()) for name in CONFIDENCE_COLUMNS},
+        },
+        schema=TRANSCRIPT_SCHEMA,
+    )
+
+
+def transcript_from_subtitles(path: Path, audio_duration: float, filters: TranscriptFilters) -> tuple[pa.Table, TranscriptReport]:
+    cues, encoding, fmt = read_cues(path)
+    report = TranscriptReport(encoding=encoding, format=fmt)
+    table = build_transcript(cues, audio_duration, filters, report)
+    if table.num_rows == 0:
+        raise SubtitleError(f"{path}: none of its {report.cues} cues is usable speech ({report})")
+    return table, report
+
+
+def check_transcript(table: pa.Table, audio_duration: float) -> list[str]:
+    """Problems that break the transcript contract (used by the asset check)."""
+    problems = []
+    ids = table.column("line_id").to_pylist()
+    starts = table.column("start").to_pylist()
+    ends = table.column("end").to_pylist()
+    if not ids:
+        problems.append("transcript is empty")
+    if len(set(ids)) != len(ids):
+        problems.append("line ids are not unique")
+    if any(b < a for a, b in zip(starts, starts[1:])):
+        problems.append("start times are not sorted")
+    bad = [i for i, s, e in zip(ids, starts, ends) if not (0 <= s < e <= audio_duration + 1e-6)]
+    if bad:
+        problems.append(f"{len(bad)} lines outside the audio or with end <= start (line ids {bad[:10]})")
+    return problems

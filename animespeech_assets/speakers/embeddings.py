@@ -1,0 +1,99 @@
+"""Per-line speaker embeddings, cut from the decoded episode audio in memory and computed in batches."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+
+from animespeech_assets.core.audio import cut
+
+SILENCE_RMS = 10 ** (-55 / 20)  # below -55 dBFS a clip holds no usable voice
+
+# embedding_status values
+OK, TOO_SHORT, SILENT = "ok", "too_short", "silent"
+
+
+def embeddings_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("line_id", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("embedding_status", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder) -> pa.Table:
+    """One row per transcript line; ``vector`` is null where the clip is too short or silent.
+
+    Clips are views into ``audio`` (no copies on disk, no subprocesses); the encoder batches them,
+    longest first so batches hold clips of similar length.
+    """
+    ids = lines.column("line_id").to_pylist()
+    starts = lines.column("start").to_pylist()
+    ends = lines.column("end").to_pylist()
+    status, clips = [], {}
+    for i, (start, end) in enumerate(zip(starts, ends)):
+        clip = cut(audio, sample_rate, start, end)
+        if len(clip) < encoder.min_seconds * sample_rate:
+            status.append(TOO_SHORT)
+        elif float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))) < SILENCE_RMS:
+            status.append(SILENT)
+        else:
+            status.append(OK)
+            clips[i] = np.asarray(clip, np.float32)
+    order = sorted(clips, key=lambda i: -len(clips[i]))
+    vectors: list[list[float] | None] = [None] * len(ids)
+    if order:
+        emb = encoder.embed([clips[i] for i in order])
+        for row, i in enumerate(order):
+            vectors[i] = emb[row]
+    dim = int(encoder.dim)
+    flat = np.concatenate([v if v is not None else np.zeros(dim, np.float32) for v in vectors]) if ids else np.zeros(0, np.float32)
+    missing = pa.array([v is None for v in vectors], pa.bool_())
+    vector_col = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim, mask=missing)
+    return pa.table(
+        {
+            "line_id": pa.array(ids, pa.int32()),
+            "start": pa.array(starts, pa.float64()),
+            "end": pa.array(ends, pa.float64()),
+            "embedding_status": pa.array(status, pa.string()),
+            "vector": vector_col,
+        },
+        schema=embeddings_schema(dim),
+    )
+
+
+def vector_dim(table: pa.Table) -> int:
+    return table.schema.field("vector").type.list_size
+
+
+def vectors_of(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(row mask of embedded lines, (n_embedded, dim) float32 matrix)."""
+    col = table.column("vector").combine_chunks()
+    valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), bool)
+    dim = col.type.list_size
+    values = col.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    matrix = values[col.offset * dim : (col.offset + len(col)) * dim].reshape(len(col), dim)
+    return valid, matrix[valid]
+
+
+def status_counts(table: pa.Table) -> dict[str, int]:
+    return dict(Counter(table.column("embedding_status").to_pylist()))
+
+
+def check_embeddings(embeddings: pa.Table, transcript: pa.Table) -> list[str]:
+    problems = []
+    if embeddings.column("line_id").to_pylist() != transcript.column("line_id").to_pylist():
+        problems.append("embedding rows do not match the transcript's lines one to one")
+    valid, matrix = vectors_of(embeddings)
+    statuses = embeddings.column("embedding_status").to_pylist()
+    if any((s == OK) != bool(v) for s, v in zip(statuses, valid)):
+        problems.append("a line marked ok has no vector, or a marked line has one")
+    if len(matrix) and not np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-3):
+        problems.append("vectors are not L2-normalised")
+    return problems

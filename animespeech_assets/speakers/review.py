@@ -1,0 +1,108 @@
+"""Human corrections applied to predictions: humans always win.
+
+``annotated_lines`` = predictions + the episode's annotation file: a human label replaces the
+predicted character, a human ``text`` replaces the transcript text, and every row says where its
+character and text came from. Annotations that match no line are reported, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from animespeech_assets.speakers.annotations import describe, match, read_annotations
+from animespeech_assets.speakers.identify import CERTAIN, LABELLED, UNCERTAIN, UNKNOWN
+
+HUMAN, PREDICTION, NONE = "human", "prediction", "none"
+
+ANNOTATED_SCHEMA = pa.schema(
+    [
+        ("line_id", pa.int32()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("text", pa.string()),
+        ("character", pa.string()),
+        ("character_source", pa.string()),  # human | prediction | none
+        ("text_source", pa.string()),  # human | transcript
+        ("status", pa.string()),
+        ("distance", pa.float64()),
+        ("predicted_character", pa.string()),
+    ]
+)
+
+
+@dataclass
+class ReviewReport:
+    human_labels: int = 0
+    text_fixes: int = 0
+    overridden_predictions: int = 0  # human label differs from what the model said
+    unmatched: list[str] = field(default_factory=list)
+
+
+def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.Table, ReviewReport]:
+    report = ReviewReport()
+    labels = {}
+    if annotations_path is not None and Path(annotations_path).exists():
+        found, unmatched = match(read_annotations(annotations_path), predictions, annotations_path)
+        labels = {lab.line_id: lab for lab in found}
+        report.unmatched = [describe(a) for a in unmatched]
+    rows = []
+    for r in predictions.to_pylist():
+        lab = labels.get(r["line_id"])
+        row = {k: r[k] for k in ("line_id", "start", "end", "text", "status", "distance", "predicted_character")}
+        if lab is not None:
+            row["character"], row["character_source"], row["status"] = lab.character, HUMAN, LABELLED
+            report.human_labels += 1
+            report.overridden_predictions += r["predicted_character"] is not None and r["predicted_character"] != lab.character
+        else:
+            row["character"] = r["character"]
+            row["character_source"] = PREDICTION if r["character"] is not None else NONE
+        if lab is not None and lab.text:
+            row["text"], row["text_source"] = lab.text, HUMAN
+            report.text_fixes += 1
+        else:
+            row["text_source"] = "transcript"
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=ANNOTATED_SCHEMA), report
+
+
+
+# -- the review sheet ----------------------------------------------------------------------------
+
+SHEET_COLUMNS = ("line_id", "start", "end", "character", "text", "predicted_character", "status", "distance", "neighbours", "clip")
+_STATUS_ORDER = {UNKNOWN: 0, UNCERTAIN: 1, CERTAIN: 2}
+
+
+def review_rows(episode: str, predictions: pa.Table) -> list[dict]:
+    """Every predicted (not human-labelled) line, least certain first: unknown, uncertain, certain,
+    each by decreasing distance. ``character`` is left empty for the reviewer to fill."""
+    rows = [r for r in predictions.to_pylist() if r["status"] in _STATUS_ORDER]
+    rows.sort(key=lambda r: (_STATUS_ORDER[r["status"]], -(r["distance"] if r["distance"] is not None else 9.0), r["start"]))
+    return [
+        {
+            "line_id": r["line_id"],
+            "start": f"{r['start']:.3f}",
+            "end": f"{r['end']:.3f}",
+            "character": "",
+            "text": r["text"],
+            "predicted_character": r["predicted_character"] or "",
+            "status": r["status"],
+            "distance": "" if r["distance"] is None else f"{r['distance']:.4f}",
+            "neighbours": "; ".join(f"{n['character']} {n['distance']:.3f}" for n in r["neighbours"]),
+            "clip": f"{episode}/{r['line_id']:05d}.wav",
+        }
+        for r in rows
+    ]
+
+
+def sheet_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SHEET_COLUMNS), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
