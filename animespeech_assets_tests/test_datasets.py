@@ -9,10 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from animespeech_assets import clips, dialogue
 from animespeech_assets.cli import main
+from animespeech_assets.datasets import clips, dialogue
 
 from .conftest import truth
+
+pytestmark = pytest.mark.models  # every test here loads a real model
 
 
 def lines(*spec):
@@ -112,9 +114,9 @@ def test_exports_load_in_their_tools_and_hold_only_each_characters_lines(exporte
         assert sample.sample_rate == 44100 and sample.data.shape[0] == 1
 
     # dialogue: TRL conversational JSONL through TRL's own preparation, ShareGPT and Parquet
+    from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
     from trl.data_utils import apply_chat_template, is_conversational
-    from tokenizers import Tokenizer, models
 
     tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>")))
     tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</{{ m['role'] }}>{% endfor %}"

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from animespeech_assets.audio import MediaError, cut, decode_audio
-from animespeech_assets.episodes import EpisodeError, discover, episode_key, scan
-from animespeech_assets.storage import atomic_path, write_parquet
+from animespeech_assets.core.audio import MediaError, cut, decode_audio
+from animespeech_assets.core.naming import EpisodeError, episode_key
+from animespeech_assets.core.storage import atomic_path, write_parquet
+from animespeech_assets.ingest.episodes import discover, scan
 
 from .conftest import write_tone_episode
 

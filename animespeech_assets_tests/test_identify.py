@@ -2,8 +2,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from animespeech_assets import identify
-from animespeech_assets.embeddings import embed_lines, vectors_of
+from animespeech_assets.speakers import embeddings, evaluation, knn, references, statuses
+from animespeech_assets.speakers.embeddings import embed_lines, vectors_of
 
 
 def unit(v):
@@ -13,7 +13,7 @@ def unit(v):
 
 def make_ref(vectors, characters):
     n = len(characters)
-    return identify.Reference(
+    return knn.Reference(
         unit(vectors).astype(np.float32), np.asarray(characters, dtype=object),
         np.asarray(["ep1"] * n, dtype=object), np.arange(1, n + 1),
     )
@@ -26,7 +26,7 @@ def test_small_class_can_win_and_distance_belongs_to_the_predicted_character():
     small = unit(centre_b + 0.02 * rng.normal(size=(2, 4)))
     ref = make_ref(np.vstack([big, small]), ["A"] * 20 + ["B"] * 2)
     query = unit(centre_b + 0.01 * rng.normal(size=(1, 4)))
-    pred = identify.predict(query, ref, k=5)
+    pred = knn.predict(query, ref, k=5)
     # a global 5-vote would give A (only 2 B samples exist); per-class scoring gives B
     dist = 1 - query @ ref.vectors.T
     assert pred.character == ["B"]
@@ -39,16 +39,16 @@ def test_small_class_can_win_and_distance_belongs_to_the_predicted_character():
 
 def test_exclusion_keeps_a_line_out_of_its_own_neighbours():
     ref = make_ref([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], ["A", "A", "B", "B"])
-    pred = identify.predict(ref.vectors[:1], ref, k=1, exclude=[("ep1", 1)])
+    pred = knn.predict(ref.vectors[:1], ref, k=1, exclude=[("ep1", 1)])
     assert pred.character == ["A"] and pred.distance[0] > 1e-3
     assert all(n["line_id"] != 1 for n in pred.neighbours[0])
 
 
 def test_status_thresholds():
-    assert identify.status_of(0.1, 0.2, 0.35) == identify.CERTAIN
-    assert identify.status_of(0.3, 0.2, 0.35) == identify.UNCERTAIN
-    assert identify.status_of(0.5, 0.2, 0.35) == identify.UNKNOWN
-    assert identify.status_of(np.inf, 0.2, 0.35) == identify.UNKNOWN
+    assert knn.status_of(0.1, 0.2, 0.35) == statuses.CERTAIN
+    assert knn.status_of(0.3, 0.2, 0.35) == statuses.UNCERTAIN
+    assert knn.status_of(0.5, 0.2, 0.35) == statuses.UNKNOWN
+    assert knn.status_of(np.inf, 0.2, 0.35) == statuses.UNKNOWN
 
 
 def test_leave_one_out_suggests_k_and_thresholds_from_labels():
@@ -58,7 +58,7 @@ def test_leave_one_out_suggests_k_and_thresholds_from_labels():
     # two mislabelled samples: leave-one-out accuracy must see them
     characters = ["A"] * 12 + ["B"] * 12 + ["C"] * 12
     characters[0], characters[12] = "B", "A"
-    report = identify.leave_one_out(make_ref(vectors, characters))
+    report = evaluation.leave_one_out(make_ref(vectors, characters))
     assert report["fallback"] is False and report["samples"] == 36
     by_k = {row["k"]: row["accuracy"] for row in report["by_k"]}
     assert max(by_k.values()) == report["accuracy"] and 0.85 < report["accuracy"] < 1.0
@@ -68,13 +68,13 @@ def test_leave_one_out_suggests_k_and_thresholds_from_labels():
     s = report["suggested"]
     assert s["certain_threshold"] <= s["uncertain_threshold"] <= report["impostor_distance"]["median"]
     certain_row = next(r for r in grid if r["threshold"] == s["certain_threshold"])
-    assert certain_row["precision"] >= identify.PRECISION_CERTAIN
-    assert "suggested: k=" in identify.format_evaluation(report)
+    assert certain_row["precision"] >= evaluation.PRECISION_CERTAIN
+    assert "suggested: k=" in evaluation.format_evaluation(report)
 
 
 def test_leave_one_out_needs_two_characters():
-    report = identify.leave_one_out(make_ref([[1, 0], [0.9, 0.1]], ["A", "A"]))
-    assert report["fallback"] is True and report["suggested"] == identify.FALLBACK
+    report = evaluation.leave_one_out(make_ref([[1, 0], [0.9, 0.1]], ["A", "A"]))
+    assert report["fallback"] is True and report["suggested"] == evaluation.FALLBACK
 
 
 class FakeEncoder:
@@ -106,8 +106,8 @@ def test_embed_lines_marks_short_and_silent_lines_and_keeps_every_row():
 
 
 def test_reference_refuses_mixed_encoders():
-    a = identify.with_encoder(pa.table({"line_id": pa.array([1], pa.int32())}), "resemblyzer:x")
-    b = identify.with_encoder(pa.table({"line_id": pa.array([1], pa.int32())}), "speechbrain:y")
-    with pytest.raises(identify.ReferenceSetError) as err:
-        identify.build_reference([identify.LabelledEpisode("ep1", a, []), identify.LabelledEpisode("ep2", b, [])])
+    a = embeddings.with_encoder(pa.table({"line_id": pa.array([1], pa.int32())}), "resemblyzer:x")
+    b = embeddings.with_encoder(pa.table({"line_id": pa.array([1], pa.int32())}), "speechbrain:y")
+    with pytest.raises(references.ReferenceSetError) as err:
+        references.build_reference([references.LabelledEpisode("ep1", a, []), references.LabelledEpisode("ep2", b, [])])
     assert "ep1: resemblyzer:x" in str(err.value) and "ep2: speechbrain:y" in str(err.value)

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from animespeech_assets.lineage import InputVersion, Ledger, LineageRecord, format_history, format_trace, utcnow
+from animespeech_assets.core.lineage import InputVersion, Ledger, LineageRecord, format_history, format_trace, utcnow
 
 
 def rec(asset, partition, content_hash, inputs=(), parameters=None, offset=0):

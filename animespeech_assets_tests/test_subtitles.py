@@ -2,8 +2,8 @@ import codecs
 
 import pytest
 
-from animespeech_assets.textio import TextFileError
-from animespeech_assets.subtitles import (
+from animespeech_assets.core.textio import TextFileError
+from animespeech_assets.ingest.subtitles import (
     TranscriptFilters,
     clean_text,
     read_cues,
@@ -107,7 +107,7 @@ def test_cues_outside_the_audio_are_clipped_or_dropped_with_warnings(tmp_path):
     [
         (b"", "empty"),
         (b"   \r\n", "empty"),
-        ("1\n00:00:05,000 --> 00:00:04,000\nback\n\n".encode(), "cue 1 ends before it starts"),
+        (b"1\n00:00:05,000 --> 00:00:04,000\nback\n\n", "cue 1 ends before it starts"),
         (b"just some text without any cue", "no subtitle cues"),
     ],
 )

@@ -11,12 +11,14 @@ import soundfile as sf
 
 from animespeech_assets.backends.llm import GEMMA_TEMPLATE
 from animespeech_assets.cli import main
+from animespeech_assets.core.lineage import Ledger
 from animespeech_assets.definitions import defs
-from animespeech_assets.lineage import Ledger
-from animespeech_assets.speech_samples import split_clips
-from animespeech_assets.training import hold_out, prompt_completion
+from animespeech_assets.training.adapters import hold_out, prompt_completion
+from animespeech_assets.training.speech_samples import split_clips
 
 from .tiny_llasa import CODEC_LEVELS, save_tiny_xcodec2, write_llasa_gguf
+
+pytestmark = pytest.mark.models  # every test here loads a real model
 
 
 def test_prompt_completion_puts_the_loss_on_the_last_assistant_turn():

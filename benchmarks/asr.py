@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from animespeech_assets.asr import Segmentation, transcript_from_segments
-from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, decode_audio
 from animespeech_assets.backends.asr import DecodeOptions, load_recognizer
-from animespeech_assets.environment import configure_caches
-from animespeech_assets.layout import DataLayout
-from animespeech_assets.metrics import cer, kana_cer
-from animespeech_assets.subtitles import TranscriptFilters
+from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, decode_audio
+from animespeech_assets.core.environment import configure_caches
+from animespeech_assets.core.layout import DataLayout
+from animespeech_assets.core.metrics import cer, kana_cer
+from animespeech_assets.ingest.recognition import Segmentation, transcript_from_segments
+from animespeech_assets.ingest.subtitles import TranscriptFilters
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -70,12 +70,12 @@ def iou(a, b) -> float:
 
 def demo_without_subtitles(layout, recognizer, seg, encoder_backend="resemblyzer") -> dict:
     """demo_ep02 transcribed by ASR; speakers predicted from demo_ep01's (subtitled) labels."""
-    from animespeech_assets import identify
-    from animespeech_assets.annotations import labels_for
     from animespeech_assets.backends.speaker import load_speaker_encoder
-    from animespeech_assets.demo import generate_demo, read_truth
-    from animespeech_assets.embeddings import embed_lines, vectors_of
-    from animespeech_assets.subtitles import transcript_from_subtitles
+    from animespeech_assets.demo.generate import generate_demo, read_truth
+    from animespeech_assets.ingest.subtitles import transcript_from_subtitles
+    from animespeech_assets.speakers import embeddings, evaluation, knn, references
+    from animespeech_assets.speakers.annotations import labels_for
+    from animespeech_assets.speakers.embeddings import embed_lines, vectors_of
 
     generate_demo(layout)
     audio, _ = decode_audio(layout.inputs / "demo_ep02.mkv")
@@ -92,13 +92,13 @@ def demo_without_subtitles(layout, recognizer, seg, encoder_backend="resemblyzer
     encoder = load_speaker_encoder(encoder_backend, "", "cpu")
     audio1, _ = decode_audio(layout.inputs / "demo_ep01.mkv")
     t1, _ = transcript_from_subtitles(layout.inputs / "demo_ep01.srt", len(audio1) / ANALYSIS_SAMPLE_RATE, TranscriptFilters())
-    emb1 = identify.with_encoder(embed_lines(audio1, ANALYSIS_SAMPLE_RATE, t1, encoder), encoder.model_id)
-    ref_table, _ = identify.build_reference([identify.LabelledEpisode("demo_ep01", emb1, labels_for(layout.annotation_file("demo_ep01"), t1))])
-    ref = identify.Reference.from_table(ref_table)
-    s = identify.leave_one_out(ref)["suggested"]
+    emb1 = embeddings.with_encoder(embed_lines(audio1, ANALYSIS_SAMPLE_RATE, t1, encoder), encoder.model_id)
+    ref_table, _ = references.build_reference([references.LabelledEpisode("demo_ep01", emb1, labels_for(layout.annotation_file("demo_ep01"), t1))])
+    ref = knn.Reference.from_table(ref_table)
+    s = evaluation.leave_one_out(ref)["suggested"]
     emb2 = embed_lines(audio, ANALYSIS_SAMPLE_RATE, table, encoder)
     valid, matrix = vectors_of(emb2)
-    pred = identify.predict(matrix, ref, s["k"])
+    pred = knn.predict(matrix, ref, s["k"])
     # each recognised line's true speaker: the ground-truth line it overlaps most
     speakers = []
     for span in np.asarray(spans)[valid]:

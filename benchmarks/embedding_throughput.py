@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -24,9 +23,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 def prepare(minutes: float, cache: Path) -> tuple[Path, Path]:
     import pyarrow as pa
 
-    from animespeech_assets.audio import resample
-    from animespeech_assets.demo import SAMPLE_RATE, long_scenes, render
-    from animespeech_assets.storage import write_npy, write_parquet
+    from animespeech_assets.core.audio import resample
+    from animespeech_assets.core.storage import write_npy, write_parquet
+    from animespeech_assets.demo.generate import SAMPLE_RATE, long_scenes, render
 
     audio_path, lines_path = cache / f"long_{minutes:g}min.npy", cache / f"long_{minutes:g}min.parquet"
     if audio_path.exists() and lines_path.exists():
@@ -50,9 +49,9 @@ def peak_rss_mib() -> float:
 def measure(audio_path: Path, lines_path: Path, backend: str, device: str, batch_size: int) -> dict:
     import pyarrow.parquet as pq
 
-    from animespeech_assets.audio import load_audio
     from animespeech_assets.backends.speaker import load_speaker_encoder
-    from animespeech_assets.embeddings import embed_lines
+    from animespeech_assets.core.audio import load_audio
+    from animespeech_assets.speakers.embeddings import embed_lines
 
     audio, lines = load_audio(audio_path), pq.read_table(lines_path)
     t0 = time.perf_counter()
@@ -82,8 +81,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from animespeech_assets.environment import configure_caches
-    from animespeech_assets.layout import DataLayout
+    from animespeech_assets.core.environment import configure_caches
+    from animespeech_assets.core.layout import DataLayout
 
     layout = DataLayout(ROOT / "data")
     configure_caches(layout)

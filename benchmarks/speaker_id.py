@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from animespeech_assets import identify
-from animespeech_assets.audio import ANALYSIS_SAMPLE_RATE, decode_audio
 from animespeech_assets.backends.speaker import load_speaker_encoder
-from animespeech_assets.embeddings import embed_lines, vectors_of
-from animespeech_assets.environment import configure_caches
-from animespeech_assets.layout import DataLayout
+from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, decode_audio
+from animespeech_assets.core.environment import configure_caches
+from animespeech_assets.core.layout import DataLayout
+from animespeech_assets.speakers import embeddings, evaluation, knn, references
+from animespeech_assets.speakers.embeddings import embed_lines, vectors_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -71,7 +71,7 @@ def evaluate_recording(name, audio, turns, encoder, n_labels, ref_extra=None) ->
         is_label.append(take)
     rows = np.cumsum(valid) - 1
     lab_idx = [i for i, lab in enumerate(is_label) if lab]
-    ref = identify.Reference(
+    ref = knn.Reference(
         matrix[rows[lab_idx]], np.asarray([speakers[i] for i in lab_idx], dtype=object),
         np.asarray([name] * len(lab_idx), dtype=object), np.asarray(lab_idx),
     )
@@ -81,18 +81,18 @@ def evaluate_recording(name, audio, turns, encoder, n_labels, ref_extra=None) ->
 
 
 def score(name, ref, speakers, valid, matrix, rows, test_idx) -> dict:
-    suggestion = identify.leave_one_out(ref)["suggested"]
+    suggestion = evaluation.leave_one_out(ref)["suggested"]
     k, certain, uncertain = suggestion["k"], suggestion["certain_threshold"], suggestion["uncertain_threshold"]
     truth, pred, status = [], [], []
     emb_idx = [i for i in test_idx if valid[i]]
-    p = identify.predict(matrix[rows[emb_idx]], ref, k) if emb_idx else None
+    p = knn.predict(matrix[rows[emb_idx]], ref, k) if emb_idx else None
     by_i = {i: j for j, i in enumerate(emb_idx)}
     for i in test_idx:
         truth.append(speakers[i])
         if i in by_i:
             j = by_i[i]
             pred.append(p.character[j])
-            status.append(identify.status_of(p.distance[j], certain, uncertain))
+            status.append(knn.status_of(p.distance[j], certain, uncertain))
         else:
             pred.append(None)
             status.append("no_embedding")
@@ -110,7 +110,7 @@ def summarise(results: list[dict]) -> dict:
     return {
         "lines": n,
         "accuracy": float(np.mean(correct)) if n else None,
-        "macro_f1": identify.macro_f1(truth, [p or "-" for p in pred]) if n else None,
+        "macro_f1": evaluation.macro_f1(truth, [p or "-" for p in pred]) if n else None,
         "certain_share": len(certain) / n if n else None,
         "certain_precision": float(np.mean(certain)) if certain else None,
     }
@@ -130,9 +130,9 @@ def main() -> None:
     groups: dict[str, list[dict]] = {}
 
     # demo: episode 1's labels file (4 per character), episode 2 predicted from them
-    from animespeech_assets.annotations import labels_for
-    from animespeech_assets.demo import generate_demo, read_truth
-    from animespeech_assets.subtitles import TranscriptFilters, transcript_from_subtitles
+    from animespeech_assets.demo.generate import generate_demo, read_truth
+    from animespeech_assets.ingest.subtitles import TranscriptFilters, transcript_from_subtitles
+    from animespeech_assets.speakers.annotations import labels_for
 
     generate_demo(layout)
     demo = []
@@ -144,8 +144,8 @@ def main() -> None:
         episodes[ep] = (transcript, emb, [r["character"] for r in read_truth(layout.demo / f"{ep}.truth.csv")])
     transcript1, emb1, _ = episodes["demo_ep01"]
     labels = labels_for(layout.annotation_file("demo_ep01"), transcript1)
-    table, _ = identify.build_reference([identify.LabelledEpisode("demo_ep01", identify.with_encoder(emb1, encoder.model_id), labels)])
-    ref = identify.Reference.from_table(table)
+    table, _ = references.build_reference([references.LabelledEpisode("demo_ep01", embeddings.with_encoder(emb1, encoder.model_id), labels)])
+    ref = knn.Reference.from_table(table)
     labelled = {lab.line_id for lab in labels}
     for ep, (transcript, emb, truth) in episodes.items():
         valid, matrix = vectors_of(emb)

@@ -32,9 +32,8 @@ def _torch() -> None:
 
 def _torchaudio() -> None:
     # the C++ library is loaded lazily; load it now (a build for another torch fails right here)
-    from torchaudio._extension.utils import _load_lib
-
     import torchaudio  # noqa: F401
+    from torchaudio._extension.utils import _load_lib
 
     _load_lib("libtorchaudio")
 

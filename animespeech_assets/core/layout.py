@@ -12,6 +12,17 @@ from pathlib import Path
 
 DATA_DIR_ENV = "ANIMESPEECH_DATA_DIR"
 
+# Assets whose output is a folder under exports/ (per character), the folder's name there, and the
+# file in it whose content hash is the asset's data version.
+EXPORT_FOLDERS = {
+    "dialogue_dataset": ("dialogue", "dataset.parquet"),
+    "audio_dataset": ("audio", "clips.parquet"),
+    "qlora_adapter": ("adapters", "adapter/adapter_model.safetensors"),
+    "tts_samples": ("tts_samples", "samples.parquet"),
+}
+# assets whose primary file is not Parquet
+SUFFIXES = {"episode_audio": ".npy"}
+
 
 def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or "data").resolve()
@@ -22,7 +33,7 @@ class DataLayout:
     root: Path
 
     @classmethod
-    def from_env(cls) -> "DataLayout":
+    def from_env(cls) -> DataLayout:
         return cls(default_data_dir())
 
     # human-owned, read-only for the pipeline
@@ -48,6 +59,24 @@ class DataLayout:
     def asset_file(self, asset: str, episode: str | None = None, suffix: str = ".parquet") -> Path:
         """``assets/<asset>/<episode><suffix>``, or ``assets/<asset>/<asset><suffix>`` when unpartitioned."""
         return self.asset_dir(asset) / f"{episode or asset}{suffix}"
+
+    def output(self, asset: str, partition: str = "") -> Path:
+        """The primary file of ``asset``'s materialization for ``partition``: its content hash is the
+        asset's data version. The one place that says where each asset's output lives."""
+        if asset in EXPORT_FOLDERS:
+            return self.folder(asset, partition) / EXPORT_FOLDERS[asset][1]
+        if asset == "review_sheet":
+            return self.review / f"{partition}.csv"
+        return self.asset_file(asset, partition or None, SUFFIXES.get(asset, ".parquet"))
+
+    def folder(self, asset: str, partition: str) -> Path:
+        """The folder an asset writes beside (or as) its primary file: a character's export, an
+        episode's review clips or character clips."""
+        if asset in EXPORT_FOLDERS:
+            return self.exports / EXPORT_FOLDERS[asset][0] / partition
+        if asset == "review_sheet":
+            return self.review / partition
+        return self.asset_dir(asset) / partition
 
     @property
     def exports(self) -> Path:

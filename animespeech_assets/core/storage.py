@@ -91,6 +91,14 @@ def write_text(text: str, path: Path) -> Path:
     return path
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link (same file system: no second copy), else a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

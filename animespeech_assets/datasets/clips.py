@@ -7,12 +7,15 @@ rejected clip keeps a row with its reason.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from animespeech_assets.speakers.identify import DATASET_STATUSES
-
+from animespeech_assets.core.naming import character_key, clip_id
+from animespeech_assets.speakers.statuses import DATASET_STATUSES
 
 # rejection reasons
 TOO_SHORT, TOO_LONG, CPS, CLIPPING, LOW_LEVEL, LOW_SNR, OVERLAP, STATUS = (
@@ -116,3 +119,69 @@ def make_clip(source: np.ndarray, start: float, end: float, text: str, opts: Cli
     if snr < opts.min_snr_db:
         return None, LOW_SNR, stats
     return normalise(trimmed, opts), None, stats
+
+
+MANIFEST_SCHEMA = pa.schema(
+    [("id", pa.string()), ("character", pa.string()), ("episode", pa.string()), ("line_id", pa.int32()),
+     ("start", pa.float64()), ("end", pa.float64()), ("text", pa.string()), ("status", pa.string()),
+     ("accepted", pa.bool_()), ("reason", pa.string()), ("path", pa.string()), ("duration", pa.float64()),
+     ("sample_rate", pa.int32()), ("rms_dbfs", pa.float64()), ("snr_db", pa.float64())]
+)
+
+
+def cut_episode(episode: str, lines: list[dict], source: np.ndarray, opts: ClipOptions, folder: Path, tmp: Path) -> pa.Table:
+    """Every usable line's clip as ``tmp/<character>/<clip id>.wav`` (``tmp`` is swapped in as
+    ``folder``), and the manifest: one row per line considered, accepted or with its reason."""
+    import soundfile as sf
+
+    overlaps = overlapping([r["start"] for r in lines], [r["end"] for r in lines], opts.overlap_tolerance)
+    rows = []
+    for i, r in enumerate(lines):
+        if r["character"] is None or r["status"] not in opts.statuses:
+            continue
+        cid = clip_id(episode, r["line_id"])
+        clip, reason, stats = make_clip(source, r["start"], r["end"], r["text"], opts)
+        if reason is None and i in overlaps:
+            reason = OVERLAP
+        path = folder / character_key(r["character"]) / f"{cid}.wav"
+        if reason is None:
+            (tmp / path.parent.name).mkdir(exist_ok=True)
+            sf.write(tmp / path.parent.name / path.name, clip, opts.sample_rate, subtype="PCM_16")
+        rows.append({"id": cid, "character": r["character"], "episode": episode, "line_id": r["line_id"],
+                     "start": r["start"], "end": r["end"], "text": r["text"], "status": r["status"],
+                     "accepted": reason is None, "reason": reason, "path": str(path) if reason is None else None,
+                     "duration": stats.get("duration"), "sample_rate": opts.sample_rate,
+                     "rms_dbfs": stats.get("rms_dbfs"), "snr_db": stats.get("snr_db")})
+    return pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+
+
+def manifest_summary(table: pa.Table) -> dict:
+    """Accepted and rejected counts, rejections by reason, and seconds of accepted audio per character."""
+    rows = table.to_pylist()
+    accepted = [r for r in rows if r["accepted"]]
+    seconds: Counter = Counter()
+    for r in accepted:
+        seconds[r["character"]] += r["duration"]
+    return {"accepted": len(accepted), "rejected": len(rows) - len(accepted),
+            "rejected_by_reason": dict(Counter(r["reason"] for r in rows if r["reason"])),
+            "seconds_per_character": {c: round(d, 1) for c, d in sorted(seconds.items())}}
+
+
+class ClipError(ValueError):
+    """Clips of one character that cannot make one dataset."""
+
+
+def accepted_clips(manifests: list[Path], character: str) -> list[dict]:
+    """Every episode's accepted clips of ``character``, as dataset rows (``source_path``: the episode clip)."""
+    import pyarrow.parquet as pq
+
+    from animespeech_assets.datasets.formats.provenance import CLIPS_SCHEMA
+
+    clips = [{**{k: r[k] for k in CLIPS_SCHEMA.names if k in r}, "source_path": r["path"]}
+             for m in manifests for r in pq.read_table(m).to_pylist() if r["accepted"] and r["character"] == character]
+    if not clips:
+        raise ClipError(f"no accepted clip of {character!r} in {len(manifests)} episode(s)")
+    rates = {c["sample_rate"] for c in clips}
+    if len(rates) > 1:
+        raise ClipError(f"clips of {character!r} have different sample rates {sorted(rates)}: re-materialize character_clips with one rate")
+    return clips

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from animespeech_assets.speakers.identify import DATASET_STATUSES
+from animespeech_assets.speakers.statuses import DATASET_STATUSES
 
 DEFAULT_SYSTEM_PROMPT = "あなたは{persona}です。{persona}として、{persona}らしい口調で会話に返答してください。"
 
@@ -152,34 +152,21 @@ def dataset(all_samples: list[dict], validation_episodes: set[str]) -> tuple[lis
     return train, validation, dropped
 
 
-def to_trl(sample: dict) -> dict:
-    """TRL's conversational format."""
-    return {"messages": sample["messages"]}
+class DialogueError(ValueError):
+    """A persona without a single dialogue sample."""
 
 
-def to_sharegpt(sample: dict) -> dict:
-    names = {"system": "system", "user": "human", "assistant": "gpt"}
-    return {"id": sample["id"], "conversations": [{"from": names[m["role"]], "value": m["content"]} for m in sample["messages"]]}
+def persona_dataset(turns: dict[str, pa.Table], opts: SampleOptions, validation_share: float) -> tuple[list[dict], list[dict], int, set[str]]:
+    """Train and validation samples of ``opts.persona`` from every episode's turns (by episode key),
+    duplicates dropped (their count returned), whole episodes held out for validation."""
+    all_samples = [s for episode, table in sorted(turns.items()) for s in samples(episode, table, opts)]
+    validation_episodes = split_episodes(sorted(turns), validation_share)
+    train, validation, duplicates = dataset(all_samples, validation_episodes)
+    if not train and not validation:
+        raise DialogueError(f"no dialogue sample for {opts.persona!r} in {len(turns)} episode(s): no line of theirs answers another character")
+    return train, validation, duplicates, validation_episodes
 
 
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("split", pa.string()),
-        ("persona", pa.string()),
-        ("episode", pa.string()),
-        ("conversation", pa.int32()),
-        ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-        ("speakers", pa.list_(pa.string())),
-        ("line_ids", pa.list_(pa.int32())),
-        ("start", pa.float64()),
-        ("end", pa.float64()),
-        ("statuses", pa.list_(pa.string())),
-    ]
-)
-
-
-def to_table(train: list[dict], validation: list[dict]) -> pa.Table:
-    rows = [{**{k: s[k] for k in PARQUET_SCHEMA.names if k != "split"}, "split": split}
-            for split, part in (("train", train), ("validation", validation)) for s in part]
-    return pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA)
+def preview(train: list[dict], n: int = 5) -> list[dict]:
+    """The last user turn and the reply of the first samples, for the asset's metadata."""
+    return [{"user": s["messages"][-2]["content"], "assistant": s["messages"][-1]["content"], "episode": s["episode"]} for s in train[:n]]

@@ -6,8 +6,9 @@ import os
 
 import dagster as dg
 
-from animespeech_assets.references import annotation_fingerprint, reference_is_current
+from animespeech_assets.speakers.references import annotation_fingerprint
 
+from .planning import reference_code_version, reference_is_current
 from .resources import DataResource
 
 NIGHTLY_TIMEZONE_ENV = "ANIMESPEECH_TIMEZONE"
@@ -27,16 +28,10 @@ def annotations_sensor(context: dg.SensorEvaluationContext, data: DataResource):
     if not changed:
         return dg.SkipReason("no annotation file changed")
     context.update_cursor(json.dumps(current, sort_keys=True))
-    if reference_is_current(data.layout, _reference_code_version()):
+    if reference_is_current(data.layout):
         return dg.SkipReason(f"annotations of {changed} are already in the reference set")
     run_key = "annotations:" + hashlib.sha1(json.dumps(current, sort_keys=True).encode()).hexdigest()
     return dg.RunRequest(run_key=run_key, tags={"animespeech/changed_annotations": ",".join(changed)[:200]})
-
-
-def _reference_code_version() -> str:
-    from animespeech_assets.defs.identify import reference_set
-
-    return reference_set.code_versions_by_key[reference_set.key]
 
 
 @dg.schedule(
@@ -49,10 +44,9 @@ def _reference_code_version() -> str:
     "then refresh through automation); when nothing changed it requests nothing and rewrites nothing.",
 )
 def nightly_refinement(context: dg.ScheduleEvaluationContext, data: DataResource):
-    code_version = _reference_code_version()
-    if reference_is_current(data.layout, code_version):
+    if reference_is_current(data.layout):
         return dg.SkipReason("the reference set is up to date: nothing to refine")
-    state = json.dumps(annotation_fingerprint(data.layout), sort_keys=True) + code_version
+    state = json.dumps(annotation_fingerprint(data.layout), sort_keys=True) + reference_code_version()
     return dg.RunRequest(run_key="nightly:" + hashlib.sha1(state.encode()).hexdigest())
 
 

@@ -1,11 +1,22 @@
-"""The one way an asset finishes: hash its outputs, write the lineage record, return the result.
+"""The one way an asset materializes: read declared inputs, write outputs, record lineage.
 
-The content hash is the Dagster ``DataVersion``, so Dagster's staleness and the ledger agree.
+An asset body is then a few lines::
+
+    m = Materialization(context, data)
+    lines = pq.read_table(m.read("transcript"))       # fails unless the asset declares transcript
+    table = domain_function(lines)
+    write_parquet(table, m.output())                  # the path derived from asset key + partition
+    return m.done(row_count=table.num_rows, metadata={...})
+
+``done`` hashes the primary output, writes the lineage record (inputs with the exact versions
+read, parameters, models) and returns the ``MaterializeResult`` whose ``DataVersion`` is that
+hash, so Dagster's staleness and the ledger agree.
 """
 
+from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,79 +28,120 @@ from animespeech_assets.core.storage import sha256_file
 from .resources import DataResource
 
 
-def partition_of(context: dg.AssetExecutionContext) -> str:
-    return context.partition_key if context.has_partition_key else ""
+class Materialization:
+    def __init__(self, context: dg.AssetExecutionContext, data: DataResource):
+        self.context = context
+        self.data = data
+        self.layout = data.layout
+        self.asset = context.asset_key.to_user_string()
+        self.partition = context.partition_key if context.has_partition_key else ""
+        self.started_at = utcnow()
+        self.inputs: list[InputVersion] = []
+        self._declared = {k.to_user_string() for k in context.assets_def.asset_deps[context.asset_key]}
 
+    # -- inputs ------------------------------------------------------------------------------------
+    def read(self, asset: str, partition: str | None = None) -> Path:
+        """The primary file of a declared upstream asset (default: this partition; ``""`` for an
+        unpartitioned one), recorded with the version read; a clear failure if it is missing."""
+        self._check_declared(asset)
+        partition = self.partition if partition is None else partition
+        path = self.layout.output(asset, partition)
+        if not path.exists():
+            where = f" for {partition!r}" if partition else ""
+            raise dg.Failure(f"{asset}{where} is not materialized yet ({path} is missing): materialize it first")
+        self.inputs.append(InputVersion(asset, partition or UNPARTITIONED, sha256_file(path), str(path)))
+        return path
 
-def require(path: Path, asset: str, partition: str = "") -> Path:
-    """``path`` of an upstream asset, or a clear failure saying what to materialize first."""
-    if not Path(path).exists():
-        where = f" for episode {partition!r}" if partition else ""
-        raise dg.Failure(f"{asset}{where} is not materialized yet ({path} is missing): materialize it first")
-    return Path(path)
+    def read_all(self, asset: str) -> list[Path]:
+        """The primary files of every materialized partition of a declared upstream asset (an
+        ``AllPartitionMapping`` dependency), sorted by partition."""
+        self._check_declared(asset)
+        paths = sorted(self.layout.output(asset, "*").parent.glob(self.layout.output(asset, "*").name))
+        for path in paths:
+            self.inputs.append(InputVersion(asset, path.stem, sha256_file(path), str(path)))
+        return paths
 
+    def source(self, path: Path) -> str:
+        """A human-owned input file (video, subtitles, annotations), recorded by its sha256 (returned)."""
+        digest = sha256_file(path)
+        self.inputs.append(InputVersion("", self.partition, digest, str(path)))
+        return digest
 
-def upstream(asset: str, partition: str, path: Path) -> InputVersion:
-    """The version of an upstream asset's primary file that this materialization read."""
-    return InputVersion(asset=asset, partition=partition or UNPARTITIONED, data_version=sha256_file(path), path=str(path))
+    def record(self, inputs: Sequence[InputVersion]) -> None:
+        """Input versions a domain function computed itself (the reference set's sources)."""
+        self.inputs.extend(inputs)
 
+    def _check_declared(self, asset: str) -> None:
+        if asset not in self._declared:
+            raise dg.Failure(
+                f"{self.asset} reads {asset}, which it does not declare as a dependency "
+                f"(declared: {', '.join(sorted(self._declared)) or 'none'}): add it to the asset's deps"
+            )
 
-def source_file(path: Path, partition: str, digest: str | None = None) -> InputVersion:
-    """A human-owned input file (video, subtitles, annotations)."""
-    return InputVersion(asset="", partition=partition, data_version=digest or sha256_file(path), path=str(path))
+    # -- outputs -----------------------------------------------------------------------------------
+    def output(self) -> Path:
+        """Where this materialization's primary file goes (derived from the asset key and partition)."""
+        return self.layout.output(self.asset, self.partition)
 
+    def folder(self) -> Path:
+        """The folder this materialization writes beside (or as) its primary file."""
+        return self.layout.folder(self.asset, self.partition)
 
-def finish(
-    context: dg.AssetExecutionContext,
-    data: DataResource,
-    *,
-    outputs: Sequence[Path],
-    row_count: int,
-    started_at: datetime,
-    inputs: Sequence[InputVersion] = (),
-    parameters: Mapping[str, Any] | None = None,
-    models: Mapping[str, str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    checks: Sequence[dg.AssetCheckResult] = (),
-) -> dg.MaterializeResult:
-    outputs = [Path(p) for p in outputs]
-    # the data version is the hash of the primary output (the first); further outputs are files
-    # derived from it (an evaluation report, a preview) and are recorded by path
-    content_hash = sha256_file(outputs[0])
-    key = context.asset_key
-    record = LineageRecord(
-        asset=key.to_user_string(),
-        partition=partition_of(context),
-        run_id=context.run_id,
-        code_version=context.assets_def.code_versions_by_key.get(key) or "",
-        content_hash=content_hash,
-        row_count=row_count,
-        outputs=[str(p) for p in outputs],
-        started_at=started_at,
-        finished_at=utcnow(),
-        parameters=dict(parameters or {}),
-        models=dict(models or {}),
-        inputs=list(inputs),
-    )
-    data.ledger.write(record)
-    meta: dict[str, Any] = {
-        "dagster/row_count": row_count,
-        "path": dg.MetadataValue.path(str(outputs[0])),
-        "content_hash": content_hash,
-        "lineage_record": record.record_id,
-    }
-    if models:
-        meta["models"] = dg.MetadataValue.json(dict(models))
-    meta.update(metadata or {})
-    return dg.MaterializeResult(
-        metadata=meta, data_version=dg.DataVersion(content_hash), check_results=list(checks)
-    )
+    def done(
+        self,
+        *,
+        row_count: int,
+        extra_outputs: Sequence[Path] = (),
+        parameters: Mapping[str, Any] | None = None,
+        models: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        checks: Sequence[dg.AssetCheckResult] = (),
+    ) -> dg.MaterializeResult:
+        """Hash the primary output, write the lineage record and return the result."""
+        primary = self.output()
+        content_hash = sha256_file(primary)
+        key = self.context.asset_key
+        record = LineageRecord(
+            asset=self.asset,
+            partition=self.partition,
+            run_id=self.context.run.run_id,
+            code_version=self.context.assets_def.code_versions_by_key.get(key) or "",
+            content_hash=content_hash,
+            row_count=row_count,
+            outputs=[str(primary), *(str(p) for p in extra_outputs)],
+            started_at=self.started_at,
+            finished_at=utcnow(),
+            parameters=dict(parameters or {}),
+            models=dict(models or {}),
+            inputs=list(self.inputs),
+        )
+        self.data.ledger.write(record)
+        meta: dict[str, Any] = {
+            "dagster/row_count": row_count,
+            "path": dg.MetadataValue.path(str(primary)),
+            "content_hash": content_hash,
+            "lineage_record": record.record_id,
+        }
+        if models:
+            meta["models"] = dg.MetadataValue.json(dict(models))
+        meta.update(metadata or {})
+        return dg.MaterializeResult(metadata=meta, data_version=dg.DataVersion(content_hash), check_results=list(checks))
 
 
 def check(name: str, problems: Sequence[str], **metadata: Any) -> dg.AssetCheckResult:
     """An asset check result from a domain function's list of problems (empty: passed)."""
     return dg.AssetCheckResult(
-        check_name=name,
-        passed=not problems,
-        metadata={"problems": dg.MetadataValue.json(list(problems)), **metadata},
+        check_name=name, passed=not problems, metadata={"problems": dg.MetadataValue.json(list(problems)), **metadata}
     )
+
+
+def png(image: bytes, alt: str) -> dg.MetadataValue:
+    """A PNG shown inline in the Dagster UI (Markdown metadata with a data URL)."""
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(image).decode()})")
+
+
+def table_preview(rows: list[dict], columns: Sequence[str]) -> dg.MetadataValue:
+    """The first rows of a table as Markdown metadata."""
+    import pandas as pd
+
+    return dg.MetadataValue.md(pd.DataFrame(rows, columns=list(columns)).to_markdown(index=False) if rows else "")

@@ -1,13 +1,26 @@
-"""Resources: where the data lives (and, in later stages, the models with their devices)."""
+"""Every Dagster resource: the data root, and the models with their devices.
 
+Model resources choose a backend from their kind's registry; the field is an Enum of the
+registered names, so the launchpad rejects a typo before a run starts. They get the data root
+(for the model cache) through the nested ``data`` resource, not through path arguments. Models
+load once per process (the loaders are cached).
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from animespeech_assets.layout import DataLayout, default_data_dir
-from animespeech_assets.lineage import Ledger
+from animespeech_assets.backends.asr import AsrBackend, DecodeOptions, Recognizer, load_recognizer
+from animespeech_assets.backends.devices import resolve_device
+from animespeech_assets.backends.speaker import SpeakerBackend, SpeakerEncoder, load_speaker_encoder
+from animespeech_assets.backends.tts import CODEC, TtsBackend, TtsBackendName, load_tts
+from animespeech_assets.core.layout import DataLayout, default_data_dir
+from animespeech_assets.core.lineage import Ledger
+
+DEVICE = "auto | cpu | cuda | cuda:N"
 
 
 class DataResource(dg.ConfigurableResource):
@@ -22,3 +35,76 @@ class DataResource(dg.ConfigurableResource):
     @property
     def ledger(self) -> Ledger:
         return Ledger(self.layout.lineage)
+
+    @property
+    def model_cache(self) -> Path:
+        return self.layout.cache / "models"
+
+
+class SpeechRecognizerResource(dg.ConfigurableResource):
+    """The speech recogniser. The default (faster-whisper, embedded Whisper base) runs offline on CPU."""
+
+    data: DataResource
+    backend: AsrBackend = Field(default=AsrBackend.faster_whisper)  # type: ignore[valid-type]
+    model: str = Field(default="", description="CTranslate2 folder, Whisper checkpoint id/folder; empty: the backend's default")
+    device: str = Field(default="auto", description=DEVICE)
+    precision: str = Field(default="auto", description="faster_whisper compute type (int8, float16, ...) or torch dtype (float16, bfloat16, float32)")
+    batch_size: int = Field(default=16, description="speech chunks per generate call (transformers; anime-whisper's authors use 64)")
+    language: str = Field(default="ja")
+    beam_size: int = Field(default=5)
+    no_repeat_ngram_size: int = Field(default=0, description="> 0 forbids repeated n-grams (e.g. 5 for anime-whisper)")
+
+    def load(self) -> Recognizer:
+        options = DecodeOptions(beam_size=self.beam_size, no_repeat_ngram_size=self.no_repeat_ngram_size)
+        return load_recognizer(AsrBackend(self.backend).value, self.model, self.device, self.precision, self.batch_size,
+                               options, str(self.data.model_cache))
+
+
+class SpeakerEncoderResource(dg.ConfigurableResource):
+    """The speaker encoder. The default (Resemblyzer) runs offline on CPU."""
+
+    backend: SpeakerBackend = Field(default=SpeakerBackend.resemblyzer)  # type: ignore[valid-type]
+    model: str = Field(default="", description="model id or local folder/checkpoint; empty: the backend's default")
+    device: str = Field(default="auto", description=DEVICE)
+    batch_size: int = Field(default=32, description="clips (or Resemblyzer partials) per forward pass")
+
+    def load(self) -> SpeakerEncoder:
+        return load_speaker_encoder(SpeakerBackend(self.backend).value, self.model, self.device, self.batch_size)
+
+
+class TrainerResource(dg.ConfigurableResource):
+    """Where adapters train (CUDA: 4-bit QLoRA; CPU: LoRA in fp32)."""
+
+    data: DataResource
+    device: str = Field(default="auto", description=DEVICE)
+
+    def resolved_device(self) -> str:
+        return resolve_device(self.device)
+
+
+class TtsResource(dg.ConfigurableResource):
+    """The TTS backend: kokoro (default, CPU, no download) or llasa (GGUF + XCodec2)."""
+
+    backend: TtsBackendName = Field(default=TtsBackendName.kokoro)  # type: ignore[valid-type]
+    model: str = Field(default="", description="llasa: path of the Llasa GGUF (kokoro picks its voice itself)")
+    codec: str = Field(default=CODEC, description="llasa: XCodec2 (transformers format) id in the local cache, or folder")
+    device: str = Field(default="auto", description=DEVICE)
+    seed: int = Field(default=0, description="llasa: sampling seed")
+
+    @property
+    def backend_name(self) -> str:
+        return TtsBackendName(self.backend).value
+
+    def load(self) -> TtsBackend:
+        return load_tts(self.backend_name, self.model, self.codec, self.device, self.seed)
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    data = DataResource()
+    return {
+        "data": data,
+        "speech_recognizer": SpeechRecognizerResource(data=data),
+        "speaker_encoder": SpeakerEncoderResource(),
+        "trainer": TrainerResource(data=data),
+        "tts": TtsResource(),
+    }

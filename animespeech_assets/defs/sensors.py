@@ -1,12 +1,12 @@
 """Sensors: dropping a video into data/inputs/ is all a user does to add an episode."""
 
-
 import dagster as dg
 
-from animespeech_assets.episodes import scan
+from animespeech_assets.ingest.episodes import scan
 
-from .jobs import UNLABELLED_ASSET_KEYS, episode_job
+from .jobs import EPISODE_ASSET_KEYS, episode_job
 from .partitions import EPISODES, episodes
+from .planning import plan_episode
 from .resources import DataResource
 
 
@@ -24,9 +24,10 @@ def new_episodes_sensor(context: dg.SensorEvaluationContext, data: DataResource)
     new = sorted(set(found) - known)
     if not new:
         return dg.SkipReason("; ".join(problems) if problems else "no new episodes")
-    # without a reference set yet (no labels anywhere), run what needs no labels; predictions and
-    # everything below them follow through their automation conditions once labels exist
-    selection = None if data.layout.asset_file("reference_set").exists() else UNLABELLED_ASSET_KEYS
+    # without a reference set yet, the planner runs what needs no labels; predictions and everything
+    # below them follow through their automation conditions once labels exist
+    plan = plan_episode(data.layout, EPISODE_ASSET_KEYS, can_build_reference=False)
+    selection = None if plan.keys == EPISODE_ASSET_KEYS else plan.keys
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=f"new-episode:{key}", partition_key=key, asset_selection=selection) for key in new],
         dynamic_partitions_requests=[episodes.build_add_request(new)],

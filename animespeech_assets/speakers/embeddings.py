@@ -97,3 +97,15 @@ def check_embeddings(embeddings: pa.Table, transcript: pa.Table) -> list[str]:
     if len(matrix) and not np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-3):
         problems.append("vectors are not L2-normalised")
     return problems
+
+
+ENCODER_KEY = b"encoder"
+
+
+def encoder_of(table: pa.Table) -> str:
+    meta = table.schema.metadata or {}
+    return meta.get(ENCODER_KEY, b"").decode()
+
+
+def with_encoder(table: pa.Table, encoder: str) -> pa.Table:
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), ENCODER_KEY: encoder.encode()})

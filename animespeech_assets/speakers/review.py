@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from animespeech_assets.speakers.annotations import describe, match, read_annotations
-from animespeech_assets.speakers.identify import CERTAIN, LABELLED, UNCERTAIN, UNKNOWN
+from animespeech_assets.speakers.statuses import CERTAIN, LABELLED, UNCERTAIN, UNKNOWN
 
 HUMAN, PREDICTION, NONE = "human", "prediction", "none"
 
@@ -106,3 +106,20 @@ def sheet_csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def write_clips(rows: list[dict], audio, sample_rate: int, folder: Path) -> None:
+    """A 16-bit WAV of each review row's line (named as its ``clip`` column) into ``folder``."""
+    import numpy as np
+    import soundfile as sf
+
+    from animespeech_assets.core.audio import cut
+
+    for r in rows:
+        clip = cut(audio, sample_rate, float(r["start"]), float(r["end"]))
+        sf.write(folder / Path(r["clip"]).name, np.asarray(clip), sample_rate, subtype="PCM_16")
+
+
+def sheet_text(rows: list[dict]) -> str:
+    """The review sheet's file contents: UTF-8 with BOM so spreadsheet programs show Japanese text correctly."""
+    return "\ufeff" + sheet_csv(rows)

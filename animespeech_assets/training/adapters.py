@@ -195,28 +195,48 @@ def chat_samples(model, tokenizer, conversations: list[list[dict]], max_new_toke
 
 
 def loss_curve_png(report: TrainReport) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from animespeech_assets.core.plots import figure, png_bytes
 
     steps = [h["step"] for h in report.log_history if "loss" in h]
     losses = [h["loss"] for h in report.log_history if "loss" in h]
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = figure(figsize=(6, 3))
     ax.plot(steps, losses, marker="o", label="train loss")
     ax.axhline(report.validation_loss_before, color="grey", linestyle="--", label=f"validation before {report.validation_loss_before:.3f}")
     ax.axhline(report.validation_loss_after, color="green", linestyle="--", label=f"validation after {report.validation_loss_after:.3f}")
     ax.set_xlabel("step")
     ax.legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def write_report(report: TrainReport, settings: LoraSettings, out_dir: Path) -> None:
     (out_dir / "training_log.json").write_text(json.dumps({"settings": asdict(settings), "report": asdict(report)}, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     (out_dir / "chat_samples.json").write_text(json.dumps(report.chat_samples, indent=1, ensure_ascii=False), encoding="utf-8")
     (out_dir / "loss_curve.png").write_bytes(loss_curve_png(report))
+
+
+def train_character(dataset: Path, settings: LoraSettings, out_dir: Path, device: str, cache: Path) -> TrainReport:
+    """Train on a persona's dialogue dataset folder (TRL JSONL) into ``out_dir`` (written aside and
+    swapped in whole), with the training log, loss curve and chat samples beside the adapter."""
+    from animespeech_assets.core.storage import atomic_dir
+    from animespeech_assets.datasets.formats.trl import read_conversations
+
+    train, validation = read_conversations(dataset, "train"), read_conversations(dataset, "validation")
+    with atomic_dir(out_dir) as tmp:
+        report = train_adapter(train, validation, settings, tmp, device, cache)
+        write_report(report, settings, tmp)
+    return report
+
+
+def report_metadata(report: TrainReport) -> dict:
+    """The figures people compare adapters by."""
+    return {
+        "mode": report.mode,
+        "validation_loss_before": report.validation_loss_before,
+        "validation_loss_after": report.validation_loss_after,
+        "train_samples": report.train_samples,
+        "validation_samples": report.validation_samples,
+        "steps": report.steps,
+        "tokens_per_second": round(report.tokens_per_second, 1),
+        "peak_gpu_memory_gib": report.peak_gpu_memory_gib if report.peak_gpu_memory_gib is not None else "n/a (CPU)",
+        "chat_template": report.chat_template,
+    }

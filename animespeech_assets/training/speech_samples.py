@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, read_clip, resample
+from animespeech_assets.core.layout import EXPORT_FOLDERS
 from animespeech_assets.core.metrics import cer, kana_cer
 
-SAMPLES_FILE = "samples.parquet"
+SAMPLES_FILE = EXPORT_FOLDERS["tts_samples"][1]  # the asset's primary file
 
 
 @dataclass
@@ -82,3 +83,16 @@ def summary(rows: list[dict]) -> dict[str, float]:
         "kana_cer": round(float(np.mean([r["kana_cer"] for r in rows])), 4),
         "speaker_similarity": round(float(np.mean([r["speaker_similarity"] for r in rows])), 4),
     }
+
+
+def split_dataset(clips_path: Path, reference_clips: int, samples: int) -> tuple[list[dict], list[dict]]:
+    """A character's audio dataset (``clips.parquet``) split into reference clips and held-out lines."""
+    return split_clips(pq.read_table(clips_path).to_pylist(), reference_clips, samples, clips_path)
+
+
+def cast_voice(backend, voice: Voice, encoder) -> tuple[dict, dict]:
+    """Settle the backend's voice for the character: what was chosen (parameters) and details (metadata)."""
+    choice, details = backend.choose_voice(voice.centre, encoder)
+    if backend.clones:
+        choice = {"voice_prompt": voice.clips[voice.prompt]["id"], **choice}
+    return choice, details

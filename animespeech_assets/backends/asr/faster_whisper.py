@@ -1,0 +1,45 @@
+"""faster-whisper (the default): any CTranslate2 Whisper folder; by default the embedded Whisper
+base, int8 on CPU. Voice activity detection (Silero) and word timestamps come with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from animespeech_assets.backends.asr.base import RECOGNIZERS, DecodeOptions, Segment, Word
+from animespeech_assets.backends.asr.embedded import EMBEDDED, embedded_whisper_base
+
+
+class FasterWhisperRecognizer:
+    def __init__(self, model: str, device: str, compute_type: str, options: DecodeOptions, cache: Path):
+        from faster_whisper import WhisperModel
+
+        path = embedded_whisper_base(cache) if model == EMBEDDED else model
+        if compute_type == "auto":
+            compute_type = "int8" if device == "cpu" else "float16"
+        self.model = WhisperModel(str(path), device=device.split(":")[0],
+                                  device_index=int(device.split(":")[1]) if ":" in device else 0,
+                                  compute_type=compute_type, download_root=str(cache))
+        self.options = options
+        self.model_id = f"faster_whisper:{model}:{compute_type}"
+
+    def transcribe(self, audio: np.ndarray, language: str) -> list[Segment]:
+        o = self.options
+        segments, _ = self.model.transcribe(
+            np.asarray(audio, np.float32), language=language, beam_size=o.beam_size, vad_filter=True,
+            vad_parameters={"min_silence_duration_ms": 300, "speech_pad_ms": 150},
+            word_timestamps=True, condition_on_previous_text=False,  # no carried-over loops
+            no_repeat_ngram_size=o.no_repeat_ngram_size, compression_ratio_threshold=o.compression_ratio_threshold,
+            log_prob_threshold=o.log_prob_threshold, no_speech_threshold=o.no_speech_threshold,
+        )
+        return [
+            Segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio,
+                    [Word(w.start, w.end, w.word, w.probability) for w in (s.words or [])])
+            for s in segments
+        ]
+
+
+@RECOGNIZERS.register("faster_whisper", default_model=EMBEDDED)
+def load(model: str, device: str, precision: str, batch_size: int, options: DecodeOptions, cache: Path) -> FasterWhisperRecognizer:
+    return FasterWhisperRecognizer(model, device, precision, options, cache)

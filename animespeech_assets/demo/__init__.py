@@ -1,0 +1,1 @@
+"""The demo: synthetic episodes spoken by Kokoro voices, with their ground truth."""

@@ -1,0 +1,1 @@
+"""Ingest stage: episodes and their files, audio decoding, subtitles, speech-recognition segmentation."""

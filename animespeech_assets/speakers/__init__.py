@@ -1,0 +1,1 @@
+"""Speaker stage: embeddings per line, annotations, the reference set, KNN predictions, evaluation, review."""
