@@ -7,10 +7,12 @@ so everything done here is visible in the UI as well.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from animespeech_assets.core.environment import PROJECT_ROOT, configure_caches, ensure_dagster_home
 from animespeech_assets.core.layout import DataLayout
@@ -191,6 +193,25 @@ def cmd_lineage(args, layout: DataLayout) -> int:
         if not recs:
             raise CliError(f"no lineage record for {args.asset}" + (f" [{args.episode}]" if args.episode else ""))
         print(format_history(recs))
+    elif args.lineage_cmd == "why":
+        from animespeech_assets.provenance.why import explain, format_answer
+
+        answer = explain(layout, args.file, args.row)
+        print(json.dumps(answer, ensure_ascii=False, indent=1, default=str) if args.json else format_answer(answer))
+    elif args.lineage_cmd == "versions":
+        from animespeech_assets.provenance.diff import versions
+
+        found = versions(layout, args.asset, args.episode or "")
+        if not found:
+            raise CliError(f"no lineage record for {args.asset}" + (f" [{args.episode}]" if args.episode else ""))
+        for v in found:
+            print(f"{v['version'][:16]}  {v['finished_at'][:19]}  rows={v['rows']}  run={v['run_id'][:8]}  code={v['code_version']}  "
+                  + ("kept" if v["kept"] else "not kept"))
+    elif args.lineage_cmd == "diff":
+        from animespeech_assets.provenance.diff import diff, format_diff
+
+        d = diff(layout, args.asset, args.episode or "", args.old, args.new)
+        print(json.dumps(d, ensure_ascii=False, indent=1, default=str) if args.json else format_diff(d))
     elif args.lineage_cmd == "sql":
         con = ledger.connect()
         try:
@@ -268,6 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
         ls = lsub.add_parser(name, help=help_)
         ls.add_argument("asset")
         ls.add_argument("--episode", "--character", "--partition", dest="episode", help="partition (episode or character key)")
+    ls = lsub.add_parser("why", help="the transcript lines behind a row of a dataset or asset table, who decided their character, and every version on the way")
+    ls.add_argument("file", type=Path, help="a file under data/exports/ or data/assets/")
+    ls.add_argument("--row", type=int, help="0-based row: JSONL line, CSV/list data row, Parquet row, JSON list element (not for a WAV)")
+    ls.add_argument("--json", action="store_true", help="one JSON object")
+    ls = lsub.add_parser("versions", help="the recorded versions of an asset, newest first, and which are kept")
+    ls.add_argument("asset")
+    ls.add_argument("--episode", "--character", "--partition", dest="episode", help="partition (episode or character key)")
+    ls = lsub.add_parser("diff", help="rows added, removed and changed between two versions, and the inputs that differ")
+    ls.add_argument("asset")
+    ls.add_argument("--episode", "--character", "--partition", dest="episode", help="partition (episode or character key)")
+    ls.add_argument("--from", dest="old", help="version (hash prefix); default: the previous")
+    ls.add_argument("--to", dest="new", help="version (hash prefix); default: the current")
+    ls.add_argument("--json", action="store_true", help="one JSON object")
     ls = lsub.add_parser("sql", help="run a DuckDB query over the views `lineage` and `lineage_inputs`")
     ls.add_argument("query")
     s.set_defaults(func=cmd_lineage)
@@ -296,10 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from animespeech_assets.core.audio import MediaError
     from animespeech_assets.core.naming import EpisodeError
     from animespeech_assets.core.textio import TextFileError
+    from animespeech_assets.provenance.why import WhyError
 
     try:
         return args.func(args, layout)
-    except (CliError, EpisodeError, MediaError, TextFileError) as exc:
+    except (CliError, EpisodeError, MediaError, TextFileError, WhyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -87,6 +87,11 @@ class DataLayout:
         return self.root / "review"
 
     @property
+    def versions(self) -> Path:
+        """Kept, content-addressed versions of every materialization's outputs (``core/versions.py``)."""
+        return self.root / "versions"
+
+    @property
     def lineage(self) -> Path:
         return self.root / "lineage"
 

@@ -11,18 +11,25 @@ from animespeech_assets.core.storage import atomic_dir, write_parquet
 from animespeech_assets.datasets import clips as clipping
 from animespeech_assets.datasets import dialogue
 from animespeech_assets.datasets.formats import write_audio_dataset, write_dialogue
+from animespeech_assets.datasets.formats.provenance import untraceable
 from animespeech_assets.ingest.episodes import find_episode
 from animespeech_assets.speakers.references import character_names
 from animespeech_assets.speakers.review import annotate
 from animespeech_assets.speakers.statuses import DATASET_STATUSES
 
 from .automation_conditions import REFRESH
-from .materialize import Materialization
+from .materialize import Materialization, check
 from .partitions import characters, episodes
 from .resources import DataResource
 from .speakers import character_predictions, reference_set
 
 ALL_EPISODES = dg.AllPartitionMapping()
+
+
+def traceable_check(asset: str) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec("rows_traceable", asset=asset, blocking=True,
+                              description="every row names its episode and lines, and they are among the input versions read")]
+
 # every dataset asset refreshes when its inputs change (a new reference set, new labels)
 PER_EPISODE = {"partitions_def": episodes, "automation_condition": REFRESH, "group_name": "datasets"}
 PER_CHARACTER = {"partitions_def": characters, "automation_condition": REFRESH, "group_name": "datasets"}
@@ -39,7 +46,7 @@ def _character(m: Materialization) -> str:
 @dg.asset(
     **PER_EPISODE,
     deps=[character_predictions],
-    code_version="1",
+    code_version="2",
     kinds={"parquet"},
     description="Predictions with the episode's human annotations applied: human labels and text fixes always win.",
 )
@@ -97,6 +104,7 @@ class DialogueDatasetConfig(dg.Config):
     deps=[dg.AssetDep(dialogue_turns, partition_mapping=ALL_EPISODES), reference_set],
     code_version="1",
     kinds={"jsonl", "parquet"},
+    check_specs=traceable_check("dialogue_dataset"),
     description="All episodes' conversations for one persona: TRL conversational JSONL, ShareGPT JSON and Parquet with provenance.",
 )
 def dialogue_dataset(context: dg.AssetExecutionContext, config: DialogueDatasetConfig, data: DataResource) -> dg.MaterializeResult:
@@ -104,7 +112,9 @@ def dialogue_dataset(context: dg.AssetExecutionContext, config: DialogueDatasetC
     persona = _character(m)
     paths = m.read_all("dialogue_turns")
     opts = dialogue.SampleOptions(persona, tuple(config.users), config.max_turns, config.system_prompt)
-    train, validation, duplicates, validation_eps = dialogue.persona_dataset({p.stem: pq.read_table(p) for p in paths}, opts, config.validation_share)
+    turns = {p.stem: pq.read_table(p) for p in paths}
+    train, validation, duplicates, validation_eps = dialogue.persona_dataset(turns, opts, config.validation_share)
+    known = {ep: set(t.column("line_id").to_pylist()) for ep, t in turns.items()}
     write_dialogue(m.folder(), train, validation)
     return m.done(
         row_count=len(train) + len(validation),
@@ -113,6 +123,7 @@ def dialogue_dataset(context: dg.AssetExecutionContext, config: DialogueDatasetC
         metadata={"train": len(train), "validation": len(validation), "duplicates_dropped": duplicates,
                   "validation_episodes": dg.MetadataValue.json(sorted(validation_eps)), "folder": dg.MetadataValue.path(str(m.folder())),
                   "samples": dg.MetadataValue.json(dialogue.preview(train))},
+        checks=[check("rows_traceable", untraceable(train + validation, known))],
     )
 
 
@@ -156,6 +167,7 @@ def character_clips(context: dg.AssetExecutionContext, config: CharacterClipsCon
     deps=[dg.AssetDep(character_clips, partition_mapping=ALL_EPISODES), reference_set],
     code_version="1",
     kinds={"wav"},
+    check_specs=traceable_check("audio_dataset"),
     description="All episodes' accepted clips of one character as LJSpeech/Piper, Style-Bert-VITS2, GPT-SoVITS "
     "and Hugging Face audiofolder datasets.",
 )
@@ -164,6 +176,7 @@ def audio_dataset(context: dg.AssetExecutionContext, data: DataResource) -> dg.M
     name = _character(m)
     manifests = m.read_all("character_clips")
     clips = clipping.accepted_clips(manifests, name)
+    known = {p.stem: {r["line_id"] for r in pq.read_table(p, columns=["line_id", "accepted"]).to_pylist() if r["accepted"]} for p in manifests}
     write_audio_dataset(m.folder(), name, clips)
     return m.done(
         row_count=len(clips), parameters={"character": name, "sample_rate": clips[0]["sample_rate"]},
@@ -171,4 +184,5 @@ def audio_dataset(context: dg.AssetExecutionContext, data: DataResource) -> dg.M
                   "per_episode": dg.MetadataValue.json(dict(Counter(c["episode"] for c in clips))),
                   "folder": dg.MetadataValue.path(str(m.folder())),
                   "samples": dg.MetadataValue.json([{"id": c["id"], "text": c["text"]} for c in clips[:5]])},
+        checks=[check("rows_traceable", untraceable(clips, known))],
     )

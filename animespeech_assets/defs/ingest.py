@@ -50,7 +50,7 @@ class TranscriptConfig(dg.Config):
     partitions_def=episodes,
     deps=[episode_audio],
     group_name="ingest",
-    code_version="2",
+    code_version="3",
     pool="gpu",
     kinds={"pysubs2", "whisper", "parquet"},
     check_specs=[dg.AssetCheckSpec("transcript_valid", asset="transcript", blocking=True,

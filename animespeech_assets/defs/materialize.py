@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow.parquet as pq
 
+from animespeech_assets.core import diffs
+from animespeech_assets.core.layout import EXPORT_FOLDERS
 from animespeech_assets.core.lineage import UNPARTITIONED, InputVersion, LineageRecord, utcnow
 from animespeech_assets.core.storage import sha256_file
+from animespeech_assets.core.versions import VersionStore
 
 from .resources import DataResource
 
@@ -97,9 +101,10 @@ class Materialization:
         metadata: Mapping[str, Any] | None = None,
         checks: Sequence[dg.AssetCheckResult] = (),
     ) -> dg.MaterializeResult:
-        """Hash the primary output, write the lineage record and return the result."""
+        """Hash the primary output, write the lineage record, keep the version and return the result."""
         primary = self.output()
         content_hash = sha256_file(primary)
+        previous = self.data.ledger.latest(self.asset, self.partition)
         key = self.context.asset_key
         record = LineageRecord(
             asset=self.asset,
@@ -116,6 +121,11 @@ class Materialization:
             inputs=list(self.inputs),
         )
         self.data.ledger.write(record)
+        kept = [primary, *extra_outputs] + ([self.folder()] if self.asset in EXPORT_FOLDERS else [])
+        versions = VersionStore(self.layout.versions)
+        versions.keep(self.asset, self.partition, content_hash, kept)
+        history = [r["content_hash"] for r in self.data.ledger.records(self.asset, self.partition or UNPARTITIONED)]
+        versions.prune(self.asset, self.partition, history)
         meta: dict[str, Any] = {
             "dagster/row_count": row_count,
             "path": dg.MetadataValue.path(str(primary)),
@@ -124,8 +134,24 @@ class Materialization:
         }
         if models:
             meta["models"] = dg.MetadataValue.json(dict(models))
+        meta.update(self._changes(previous, primary, versions))
         meta.update(metadata or {})
         return dg.MaterializeResult(metadata=meta, data_version=dg.DataVersion(content_hash), check_results=list(checks))
+
+
+    def _changes(self, previous: dict | None, primary: Path, versions: VersionStore) -> dict[str, Any]:
+        """What changed since the previous version (rows added/removed/changed, characters that gained
+        or lost lines), and the commands that say why a row is here and what changed."""
+        where = f" --{'character' if self.asset in EXPORT_FOLDERS else 'episode'} {self.partition}" if self.partition else ""
+        meta: dict[str, Any] = {"lineage": dg.MetadataValue.md(
+            f"`animespeech lineage why {primary} --row N` · `animespeech lineage diff {self.asset}{where}`")}
+        key = diffs.ROW_KEYS.get(self.asset)
+        old = versions.file(self.asset, self.partition, previous["content_hash"], primary) if previous else None
+        if key and old is not None and primary.suffix == ".parquet":
+            before, after = pq.read_table(old), pq.read_table(primary)
+            if all(k in before.column_names and k in after.column_names for k in key):
+                meta["changes_since_previous"] = dg.MetadataValue.json(diffs.summary(diffs.table_diff(before, after, key), before, after))
+        return meta
 
 
 def check(name: str, problems: Sequence[str], **metadata: Any) -> dg.AssetCheckResult:

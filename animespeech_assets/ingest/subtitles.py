@@ -75,6 +75,7 @@ TRANSCRIPT_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("style", pa.string()),
         ("actor", pa.string()),
+        ("cue", pa.int32()),  # the line's cue in the subtitle file (1-based), or its recognised line number
     ]
     + [(name, pa.float64()) for name in CONFIDENCE_COLUMNS]
 )
@@ -166,6 +167,7 @@ def build_transcript(
             "source": pa.array([source] * len(rows), pa.string()),
             "style": pa.array([r[4] for r in rows], pa.string()),
             "actor": pa.array([r[5] for r in rows], pa.string()),
+            "cue": pa.array([r[6].index for r in rows], pa.int32()),
             **{name: pa.array([getattr(r[6], name) for r in rows], pa.float64()) for name in CONFIDENCE_COLUMNS},
         },
         schema=TRANSCRIPT_SCHEMA,

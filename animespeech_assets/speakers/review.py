@@ -29,6 +29,7 @@ ANNOTATED_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("distance", pa.float64()),
         ("predicted_character", pa.string()),
+        ("annotation_row", pa.int32()),  # the row of the annotation file (its line number) behind a human label
     ]
 )
 
@@ -54,6 +55,7 @@ def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.T
         row = {k: r[k] for k in ("line_id", "start", "end", "text", "status", "distance", "predicted_character")}
         if lab is not None:
             row["character"], row["character_source"], row["status"] = lab.character, HUMAN, LABELLED
+            row["annotation_row"] = lab.row
             report.human_labels += 1
             report.overridden_predictions += r["predicted_character"] is not None and r["predicted_character"] != lab.character
         else:

@@ -66,3 +66,16 @@ class ClipsTable:
 
     def write(self, tmp: Path, folder: Path, character: str, clips: list[dict]) -> None:
         pq.write_table(pa.Table.from_pylist(clips, schema=CLIPS_SCHEMA), tmp / CLIPS_FILE)
+
+
+def untraceable(rows: list[dict], known: dict[str, set[int]]) -> list[str]:
+    """Rows whose episode and line ids are not among the lines they were built from (``known``:
+    episode -> line ids of the input versions read); each row must name at least one line."""
+    problems = []
+    for r in rows:
+        ids = r["line_ids"] if "line_ids" in r else [r["line_id"]]
+        if not r.get("episode") or not ids or any(i is None for i in ids):
+            problems.append(f"{r.get('id')}: no episode or line id")
+        elif not set(ids) <= known.get(r["episode"], set()):
+            problems.append(f"{r.get('id')}: lines {sorted(set(ids) - known.get(r['episode'], set()))} of {r['episode']} are not in its inputs")
+    return problems
