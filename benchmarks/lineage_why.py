@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from animespeech_assets.core.layout import DataLayout
-from animespeech_assets.core.lineage import InputVersion, LineageRecord, Ledger, utcnow
+from animespeech_assets.core.lineage import InputVersion, Ledger, LineageRecord, utcnow
 from animespeech_assets.core.storage import sha256_file, write_parquet
 from animespeech_assets.core.versions import VersionStore
 from animespeech_assets.datasets.formats import write_dialogue
