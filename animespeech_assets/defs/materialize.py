@@ -60,7 +60,8 @@ class Materialization:
         """The primary files of every materialized partition of a declared upstream asset (an
         ``AllPartitionMapping`` dependency), sorted by partition."""
         self._check_declared(asset)
-        paths = sorted(self.layout.output(asset, "*").parent.glob(self.layout.output(asset, "*").name))
+        pattern = self.layout.output(asset, "*")
+        paths = sorted(pattern.parent.glob(pattern.name))
         for path in paths:
             self.inputs.append(InputVersion(asset, path.stem, sha256_file(path), str(path)))
         return paths
@@ -120,10 +121,11 @@ class Materialization:
             models=dict(models or {}),
             inputs=list(self.inputs),
         )
-        self.data.ledger.write(record)
+        # keep the version before the record names it, so no record points at a version that is not kept
         kept = [primary, *extra_outputs] + ([self.folder()] if self.asset in EXPORT_FOLDERS else [])
         versions = VersionStore(self.layout.versions)
         versions.keep(self.asset, self.partition, content_hash, kept)
+        self.data.ledger.write(record)
         history = [r["content_hash"] for r in self.data.ledger.records(self.asset, self.partition or UNPARTITIONED)]
         versions.prune(self.asset, self.partition, history)
         meta: dict[str, Any] = {
@@ -137,7 +139,6 @@ class Materialization:
         meta.update(self._changes(previous, primary, versions))
         meta.update(metadata or {})
         return dg.MaterializeResult(metadata=meta, data_version=dg.DataVersion(content_hash), check_results=list(checks))
-
 
     def _changes(self, previous: dict | None, primary: Path, versions: VersionStore) -> dict[str, Any]:
         """What changed since the previous version (rows added/removed/changed, characters that gained
