@@ -235,6 +235,10 @@ def _version(r: dict) -> dict:
                        for i in r["inputs"] if not i["asset"]]}
 
 
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def _jsonable(v):
     return v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v)
 
@@ -251,10 +255,10 @@ def format_answer(answer: dict) -> str:
             out.append(f"    subtitle  {ln.get('raw_text')!r}  cue {ln.get('cue')} of {ln['subtitle_file']}")
         if ln.get("annotation"):
             a = ln["annotation"]
-            out.append(f"    labelled  {a['file']} row {a['row']} (sha256 {str(a['sha256'])[:16]})")
+            out.append(f"    labelled  {a['file']} line {a['row']} (sha256 {str(a['sha256'])[:16]} then)")
         p = ln.get("prediction")
         if p:
-            out.append(f"    model     {p['character']} {p['status']} distance {p['distance']} margin {p['margin']} runner-up {p['runner_up']}")
+            out.append(f"    model     {p['character']} {p['status']} distance {_num(p['distance'])} margin {_num(p['margin'])} runner-up {p['runner_up']}")
             for n in p["neighbours"][:5]:
                 out.append(f"      near    {n['character']} {n['distance']:.3f} ({n['episode']} line {n['line_id']}, {n['sample']})")
         for f in ln.get("filters", []):

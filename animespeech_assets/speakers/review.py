@@ -29,7 +29,7 @@ ANNOTATED_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("distance", pa.float64()),
         ("predicted_character", pa.string()),
-        ("annotation_row", pa.int32()),  # the row of the annotation file (its line number) behind a human label
+        ("annotation_row", pa.int32()),  # the line of the annotation file (header = line 1) behind a human label
     ]
 )
 
