@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -95,13 +96,22 @@ def _run(job_name: str, instance, keys, partition: str | None = None) -> list[st
             print(f"materialized {mat.asset_key.to_user_string()}{where} -> {path.value if path else ''}")
     if not result.success:
         messages = [
-            ev.event_specific_data.error.message.strip()
+            f"{ev.step_key}: {_cause(ev.event_specific_data.error)}"
             for ev in result.all_events
             if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data and ev.event_specific_data.error
         ]
         target = f"{job_name} [{partition}]" if partition else job_name
         raise CliError(f"run {result.run_id} failed for {target}:\n" + "\n".join(messages))
     return done
+
+
+def _cause(error) -> str:
+    """The user-facing message of a step failure: the innermost cause, not Dagster's "Error occurred
+    while executing op" wrapper (printed last, so it is the line a person reads)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    message = (error.message or "(no message)").strip().splitlines()[-1]
+    return re.sub(r"^(?:\w+\.)+(\w+: )", r"\1", message)  # SubtitleError: ..., not animespeech_assets.ingest....
 
 
 def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:

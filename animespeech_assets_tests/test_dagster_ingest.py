@@ -89,7 +89,8 @@ def test_failed_run_leaves_no_output_and_no_record(layout, capsys):
     write_tone_episode(layout, "bad", srt="1\n00:00:05,000 --> 00:00:04,000\nback\n\n")
     assert main(["materialize", "--episode", "bad"]) == 1
     err = capsys.readouterr().err
-    assert "bad.srt" in err and "ends before it starts" in err
+    last = err.strip().splitlines()[-1]  # the cause is the last line, not buried in Dagster's log above
+    assert last.startswith("transcript: SubtitleError: ") and "bad.srt" in last and "ends before it starts" in last
     assert layout.asset_file("episode_audio", "bad", ".npy").exists()  # the audio step itself succeeded
     assert not layout.asset_dir("transcript").exists() or not any(layout.asset_dir("transcript").iterdir())
     assert Ledger(layout.lineage).records("transcript") == []

@@ -111,3 +111,11 @@ def test_reference_refuses_mixed_encoders():
     with pytest.raises(references.ReferenceSetError) as err:
         references.build_reference([references.LabelledEpisode("ep1", a, []), references.LabelledEpisode("ep2", b, [])])
     assert "ep1: resemblyzer:x" in str(err.value) and "ep2: speechbrain:y" in str(err.value)
+
+
+def test_two_character_names_with_one_key_are_an_error_naming_both():
+    from animespeech_assets.speakers.references import ReferenceSetError, character_keys
+
+    assert character_keys(["Sakura", "Mei", "Mei"]) == {"Mei": "Mei", "Sakura": "Sakura"}
+    with pytest.raises(ReferenceSetError, match="'A/B' and 'A_B' both become the key 'A_B'"):
+        character_keys(["A/B", "A_B", "Mei"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from animespeech_assets.core.layout import DataLayout
@@ -15,14 +16,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def ensure_dagster_home() -> Path:
-    """``$DAGSTER_HOME``, defaulting to ``<project>/.dagster_home`` with the project's ``dagster.yaml``."""
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
-    home = PROJECT_ROOT / ".dagster_home"
+    """``$DAGSTER_HOME`` (default ``<project>/.dagster_home``) holding the project's ``dagster.yaml``.
+
+    The default home is kept in sync with the project's file. A home of the user's own gets the
+    project's file when it has none (without it the ``gpu`` pool would be unlimited); one that has its
+    own file is left alone, with a warning when that file sets no pool limits.
+    """
+    own = bool(os.environ.get("DAGSTER_HOME"))
+    home = Path(os.environ["DAGSTER_HOME"]) if own else PROJECT_ROOT / ".dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     src, dst = PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
-    if src.exists() and (not dst.exists() or dst.read_bytes() != src.read_bytes()):
+    if not src.exists():  # installed without the project folder: Dagster's defaults
+        pass
+    elif not dst.exists() or (not own and dst.read_bytes() != src.read_bytes()):
         shutil.copyfile(src, dst)
+    elif own and "pools" not in dst.read_text(encoding="utf-8"):
+        print(f"warning: {dst} sets no concurrency pools: GPU assets (pool 'gpu') may run at once; "
+              f"see {src} for the project's limits", file=sys.stderr)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

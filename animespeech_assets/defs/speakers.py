@@ -9,7 +9,6 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, load_audio
-from animespeech_assets.core.naming import character_key
 from animespeech_assets.core.storage import write_parquet, write_text
 from animespeech_assets.speakers import plots, predictions, references
 from animespeech_assets.speakers.annotations import labels_for
@@ -72,7 +71,7 @@ def reference_set(context: dg.AssetExecutionContext, config: ReferenceSetConfig,
     for warning in built.warnings:
         context.log.warning(warning)
     counts = Reference.from_table(built.table).counts()
-    new = sorted({character_key(c) for c in counts} - set(context.instance.get_dynamic_partitions(CHARACTERS)))
+    new = sorted(set(references.character_keys(counts)) - set(context.instance.get_dynamic_partitions(CHARACTERS)))
     if new:
         context.instance.add_dynamic_partitions(CHARACTERS, new)
     write_parquet(built.table, m.output())

@@ -222,6 +222,7 @@ def assemble(layout: DataLayout, refinement: Refinement, min_samples: int) -> Re
     if table.num_rows == 0:
         raise ReferenceSetError(f"none of the labelled lines has an embedding (too short or silent): {build_warnings[:5]}")
     ref = Reference.from_table(table)
+    character_keys(ref.classes)  # every character gets its own partition and dataset folder
     few = {c: n for c, n in ref.counts().items() if n < min_samples}
     if few:
         warnings.append(f"characters with fewer than {min_samples} samples (predictions will be weaker): {few}")
@@ -229,11 +230,22 @@ def assemble(layout: DataLayout, refinement: Refinement, min_samples: int) -> Re
     return ReferenceBuild(table, warnings, waiting, sorted(e.episode for e in labelled), used, leave_one_out(ref))
 
 
+def character_keys(names) -> dict[str, str]:
+    """Character partition key -> name; two names with one key (``A/B`` and ``A_B``) are an error,
+    since one of them would silently get no dataset."""
+    from animespeech_assets.core.naming import character_key
+
+    keys: dict[str, str] = {}
+    for name in sorted(set(names)):
+        key = character_key(name)
+        if key in keys:
+            raise ReferenceSetError(f"characters {keys[key]!r} and {name!r} both become the key {key!r}: rename one in the annotation files")
+        keys[key] = name
+    return keys
+
+
 def character_names(reference: Path) -> dict[str, str]:
     """Character partition key -> name, for the characters of the reference set at ``reference``."""
     import pyarrow.parquet as pq
 
-    from animespeech_assets.core.naming import character_key
-
-    names = set(pq.read_table(reference, columns=["character"]).column("character").to_pylist())
-    return {character_key(c): c for c in names}
+    return character_keys(pq.read_table(reference, columns=["character"]).column("character").to_pylist())
