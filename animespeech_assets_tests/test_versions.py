@@ -36,3 +36,15 @@ def test_table_diff_lists_added_removed_and_changed_columns():
     assert d["changed"] == [{"key": 3, "columns": {"character": ["B", "A"], "distance": [0.3, 0.25]}}]
     assert diffs.character_changes(old, new) == {"B": -1, "C": 1}
     assert diffs.summary(d, old, new) == {"added": 1, "removed": 1, "changed": 1, "characters": {"B": -1, "C": 1}}
+
+
+def test_an_output_named_twice_is_kept_once(tmp_path):
+    """An export asset names its folder as an extra output and is kept whole: one copy, no clash."""
+    folder = tmp_path / "exports" / "tts_samples" / "Mei"
+    with atomic_dir(folder) as tmp:
+        (tmp / "a.wav").write_bytes(b"RIFF")
+        write_parquet(pa.table({"id": ["a"]}), tmp / "samples.parquet")
+    store = VersionStore(tmp_path / "versions")
+    digest = sha256_file(folder / "samples.parquet")
+    store.keep("tts_samples", "Mei", digest, [folder / "samples.parquet", folder, folder])
+    assert store.file("tts_samples", "Mei", digest, folder / "a.wav").read_bytes() == b"RIFF"

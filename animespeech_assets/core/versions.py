@@ -42,8 +42,7 @@ class VersionStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
-            for out in outputs:
-                out = Path(out)
+            for out in dict.fromkeys(Path(o) for o in outputs):  # each output once, in order
                 if out.is_dir():
                     for f in out.rglob("*"):
                         if f.is_file():
