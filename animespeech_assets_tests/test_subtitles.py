@@ -68,6 +68,16 @@ Dialogue: 0,0:00:01.00,0:00:02.00,Default,Haruto,0,0,0,,{\\i1}おい{\\i0}
     ]
 
 
+def test_webvtt_cue_identifiers_notes_and_settings_are_not_text(tmp_path):
+    vtt = ("WEBVTT\n\nNOTE written by hand\n\ncue-1\n00:00:01.000 --> 00:00:02.000\nはじめ\n\n"
+           "cue-2\n00:00:03.000 --> 00:00:04.500 align:start line:0\n<v Mei>つぎ</v>\n\n3\n00:05.000 --> 00:06.000\nおわり\n")
+    path = tmp_path / "ep.vtt"
+    path.write_text(vtt, encoding="utf-8")
+    got = rows(transcript_from_subtitles(path, 10.0, TranscriptFilters())[0])
+    assert [(r["start"], r["end"], r["raw_text"], r["cue"]) for r in got] == [
+        (1.0, 2.0, "はじめ", 1), (3.0, 4.5, "つぎ", 2), (5.0, 6.0, "おわり", 3)]
+
+
 def test_webvtt(tmp_path):
     vtt = "WEBVTT\n\n00:00:01.500 --> 00:00:02.750 align:start\n<v Mei>やった！</v>\n\n00:03.000 --> 00:04.000\nまたね\n"
     path = tmp_path / "ep.vtt"
@@ -109,6 +119,8 @@ def test_cues_outside_the_audio_are_clipped_or_dropped_with_warnings(tmp_path):
         (b"   \r\n", "empty"),
         (b"1\n00:00:05,000 --> 00:00:04,000\nback\n\n", "cue 1 ends before it starts"),
         (b"just some text without any cue", "no subtitle cues"),
+        # a malformed timing line used to be glued, with its cue number, onto the previous line's text
+        (b"1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03,00 --> 00:0004,500\nbad\n\n", "line 6: malformed cue timing '00:00:03,00 --> 00:0004,500'"),
     ],
 )
 def test_bad_files_raise_errors_naming_the_file(tmp_path, content, fragment):

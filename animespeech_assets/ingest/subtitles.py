@@ -19,6 +19,8 @@ SUBTITLE_FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _ASS_OVERRIDE = re.compile(r"\{[^{}]*\}")
 _SPACES = re.compile(r"\s+")
+# an SRT / WebVTT timing line: [HH:]MM:SS,mmm --> [HH:]MM:SS,mmm [cue settings]
+_TIMING = re.compile(r"^\s*(?:\d+:)?\d{1,2}:\d{2}[.,]\d{3}\s*-->\s*(?:\d+:)?\d{1,2}:\d{2}[.,]\d{3}(?:\s.*)?$")
 
 
 class SubtitleError(TextFileError):
@@ -90,6 +92,8 @@ def read_cues(path: Path) -> tuple[list[Cue], str, str]:
     if fmt is None:
         raise SubtitleError(f"{path}: unknown subtitle extension (expected one of {sorted(SUBTITLE_FORMATS)})")
     text, encoding = read_text(path)
+    if fmt in ("srt", "vtt"):
+        text = _checked_cue_blocks(text, path, fmt)
     try:
         subs = pysubs2.SSAFile.from_string(text, format_=fmt)
     except Exception as exc:  # pysubs2 raises a variety of errors on malformed files
@@ -106,6 +110,32 @@ def read_cues(path: Path) -> tuple[list[Cue], str, str]:
     if not cues:
         raise SubtitleError(f"{path}: no subtitle cues could be parsed as {fmt.upper()}")
     return cues, encoding, fmt
+
+
+def _checked_cue_blocks(text: str, path: Path, fmt: str) -> str:
+    """SRT / WebVTT text as pysubs2 should see it. pysubs2 takes everything between two timing lines
+    as the first cue's text, so a malformed timing line (with its cue number) or a WebVTT cue
+    identifier would be glued silently onto the previous line: the first is an error naming the
+    line, the second is dropped (with NOTE / STYLE / REGION blocks)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for n, line in enumerate(lines, start=1):
+        if "-->" in line and line.strip()[:1].isdigit() and not _TIMING.match(line):
+            raise SubtitleError(f"{path}: line {n}: malformed cue timing {line.strip()!r} "
+                                f"(expected HH:MM:SS{',' if fmt == 'srt' else '.'}mmm --> HH:MM:SS{',' if fmt == 'srt' else '.'}mmm)")
+    if fmt != "vtt":
+        return text
+    blocks, block = [], []
+    for line in lines + [""]:
+        if line.strip():
+            block.append(line)
+            continue
+        timing = next((i for i, b in enumerate(block) if _TIMING.match(b)), None)
+        if timing is not None:
+            blocks.append("\n".join(block[timing:]))  # the cue identifier, if any, is not text
+        elif block and not block[0].startswith(("NOTE", "STYLE", "REGION")):
+            blocks.append("\n".join(block))  # the WEBVTT header
+        block = []
+    return "\n\n".join(blocks) + "\n"
 
 
 def _ts(ms: int) -> str:
