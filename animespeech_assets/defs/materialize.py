@@ -105,7 +105,8 @@ class Materialization:
         """Hash the primary output, write the lineage record, keep the version and return the result."""
         primary = self.output()
         content_hash = sha256_file(primary)
-        previous = self.data.ledger.latest(self.asset, self.partition)
+        history = self.data.ledger.records(self.asset, self.partition or UNPARTITIONED)  # newest first
+        previous = history[0] if history else None
         key = self.context.asset_key
         record = LineageRecord(
             asset=self.asset,
@@ -126,8 +127,7 @@ class Materialization:
         versions = VersionStore(self.layout.versions)
         versions.keep(self.asset, self.partition, content_hash, kept)
         self.data.ledger.write(record)
-        history = [r["content_hash"] for r in self.data.ledger.records(self.asset, self.partition or UNPARTITIONED)]
-        versions.prune(self.asset, self.partition, history)
+        versions.prune(self.asset, self.partition, [content_hash, *(r["content_hash"] for r in history)])
         meta: dict[str, Any] = {
             "dagster/row_count": row_count,
             "path": dg.MetadataValue.path(str(primary)),

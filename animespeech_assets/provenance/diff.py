@@ -10,13 +10,13 @@ from animespeech_assets.core.lineage import UNPARTITIONED
 from animespeech_assets.provenance.why import Recorded, WhyError
 
 
-def versions(layout: DataLayout, asset: str, partition: str) -> list[dict[str, Any]]:
+def versions(layout: DataLayout, asset: str, partition: str, rec: Recorded | None = None) -> list[dict[str, Any]]:
     """Every recorded version, newest first, and whether its outputs are still kept."""
-    rec = Recorded(layout)
+    rec = rec or Recorded(layout)
     kept = set(rec.store.kept(asset, partition))
     seen, out = set(), []
-    for r in rec._records:
-        if r["asset"] == asset and r["partition"] == (partition or UNPARTITIONED) and r["content_hash"] not in seen:
+    for r in rec.history(asset, partition):
+        if r["content_hash"] not in seen:
             seen.add(r["content_hash"])
             out.append({"version": r["content_hash"], "finished_at": r["finished_at"].isoformat(), "rows": r["row_count"],
                         "run_id": r["run_id"], "code_version": r["code_version"], "kept": r["content_hash"][:20] in kept})
@@ -40,9 +40,9 @@ def diff(layout: DataLayout, asset: str, partition: str, old: str | None = None,
     key = diffs.ROW_KEYS.get(asset)
     if key is None:
         raise WhyError(f"{asset} has no row key to diff by (assets with one: {', '.join(diffs.ROW_KEYS)})")
-    known = versions(layout, asset, partition)
-    new_v, old_v = _pick(known, new, 0, asset), _pick(known, old, 1, asset)
     rec = Recorded(layout)
+    known = versions(layout, asset, partition, rec)
+    new_v, old_v = _pick(known, new, 0, asset), _pick(known, old, 1, asset)
     old_rec, new_rec = rec.record(asset, partition, old_v), rec.record(asset, partition, new_v)
     before, after = rec.table(old_rec), rec.table(new_rec)
     changes = diffs.table_diff(before, after, key)

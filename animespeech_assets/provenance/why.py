@@ -74,13 +74,10 @@ class Recorded:
         self.store = VersionStore(layout.versions)
         self._records = self.ledger.records()  # one query; filtered in memory below
         self._tables: dict[tuple[str, str], pa.Table] = {}
+        self._by_line: dict[tuple[str, str], dict] = {}
 
     def record(self, asset: str, partition: str, version: str | None = None) -> dict | None:
-        partition = partition or UNPARTITIONED
-        for rec in self._records:  # newest first
-            if rec["asset"] == asset and rec["partition"] == partition and (version is None or rec["content_hash"] == version):
-                return rec
-        return None
+        return next((r for r in self.history(asset, partition) if version is None or r["content_hash"] == version), None)
 
     def current(self, asset: str, partition: str) -> dict:
         """The record of the version on disk now (the file's hash), else the newest record."""
@@ -104,6 +101,18 @@ class Recorded:
             self._tables[key] = pq.read_table(kept)
         return self._tables[key]
 
+    def line(self, rec: dict, line_id: int) -> dict | None:
+        """The row of ``line_id`` in a recorded version's table (indexed once per version)."""
+        key = (rec["asset"], rec["content_hash"])
+        if key not in self._by_line:
+            self._by_line[key] = {r["line_id"]: r for r in self.table(rec).to_pylist()}
+        return self._by_line[key].get(line_id)
+
+    def history(self, asset: str, partition: str) -> list[dict]:
+        """Every record of ``asset``/``partition``, newest first."""
+        partition = partition or UNPARTITIONED
+        return [r for r in self._records if r["asset"] == asset and r["partition"] == partition]
+
     def input_record(self, rec: dict, asset: str, partition: str | None = None) -> dict | None:
         """The record of the exact version of ``asset`` that ``rec`` read."""
         for inp in rec["inputs"]:
@@ -114,13 +123,6 @@ class Recorded:
     def source_input(self, rec: dict, suffixes: tuple[str, ...]) -> dict | None:
         """The human-owned input file (subtitles, annotations) ``rec`` read, with its hash."""
         return next((i for i in rec["inputs"] if not i["asset"] and Path(i["path"]).suffix.lower() in suffixes), None)
-
-
-def _row_of(table: pa.Table, column: str, value) -> dict | None:
-    for r in table.to_pylist():
-        if r[column] == value:
-            return r
-    return None
 
 
 def _nth(path: Path, kind: str, row: int | None, primary: pa.Table, target: Target) -> dict:
@@ -197,18 +199,18 @@ def _line(episode: str, line_id: int, via: dict | None, rec: Recorded, seen: dic
             seen[audio["record_id"]] = audio
     for filter_asset in ("character_clips", "dialogue_turns"):
         if filter_asset in chain:
-            r = _row_of(rec.table(chain[filter_asset]), "line_id", line_id)
+            r = rec.line(chain[filter_asset], line_id)
             entry.setdefault("filters", []).append({"asset": filter_asset, "parameters": chain[filter_asset]["parameters"],
                                                     "row": {k: _jsonable(v) for k, v in (r or {}).items()}})
     if "transcript" in chain:
-        t = _row_of(rec.table(chain["transcript"]), "line_id", line_id) or {}
+        t = rec.line(chain["transcript"], line_id) or {}
         subtitles = rec.source_input(chain["transcript"], (".srt", ".ass", ".ssa", ".vtt"))
         entry.update({"start": t.get("start"), "end": t.get("end"), "raw_text": t.get("raw_text"),
                       "transcript_source": t.get("source"), "cue": t.get("cue"),
                       "subtitle_file": subtitles["path"] if subtitles else None,
                       "subtitle_sha256": subtitles["data_version"] if subtitles else None})
     if "annotated_lines" in chain:
-        a = _row_of(rec.table(chain["annotated_lines"]), "line_id", line_id) or {}
+        a = rec.line(chain["annotated_lines"], line_id) or {}
         entry.update({"text": a.get("text"), "text_source": a.get("text_source"), "character": a.get("character"),
                       "character_source": a.get("character_source"), "status": a.get("status")})
         if a.get("character_source") == "human":
@@ -216,7 +218,7 @@ def _line(episode: str, line_id: int, via: dict | None, rec: Recorded, seen: dic
             entry["annotation"] = {"file": ann["path"] if ann else None, "row": a.get("annotation_row"),
                                    "sha256": ann["data_version"] if ann else None}
     if "character_predictions" in chain:
-        p = _row_of(rec.table(chain["character_predictions"]), "line_id", line_id) or {}
+        p = rec.line(chain["character_predictions"], line_id) or {}
         ref = rec.table(chain["reference_set"]) if "reference_set" in chain else None
         sources = {(r["episode"], r["line_id"]): r["source"] for r in ref.select(["episode", "line_id", "source"]).to_pylist()} if ref is not None else {}
         entry["prediction"] = {
