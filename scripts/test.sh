@@ -3,13 +3,20 @@
 # e.g. `bash scripts/test.sh -m "not models"` for the fast unit tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# `datasets` decodes audio with torchcodec, which loads FFmpeg's shared libraries from the system
-# (the pipeline itself uses PyAV's bundled FFmpeg and needs nothing from the system).
-if ! ldconfig -p | grep -q 'libavutil\.so'; then
+# System packages the tests need, installed with apt-get when missing (as root; CI is a fresh machine):
+# FFmpeg's shared libraries for `datasets` (it decodes audio with torchcodec; the pipeline itself uses
+# PyAV's bundled FFmpeg), and Debian's Chromium for the review page's browser test (Playwright drives it;
+# the Noto CJK fonts let it render Japanese text).
+missing=()
+ldconfig -p | grep -q 'libavutil\.so' || missing+=(ffmpeg)
+command -v chromium >/dev/null || missing+=(chromium)
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+    echo "installing system packages: ${missing[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "warning: FFmpeg shared libraries not found; install ffmpeg for the dataset-loading tests" >&2
+    echo "warning: missing system packages ${missing[*]}: install them for the dataset-loading and browser tests" >&2
   fi
 fi
 bash scripts/install.sh test

@@ -39,10 +39,6 @@ def _lf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _lf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def read_text(path: Path) -> tuple[str, str]:
     """Read and decode a human-written text file; returns (text with LF line endings, encoding)."""
     path = Path(path)

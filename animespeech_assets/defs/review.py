@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, load_audio
 from animespeech_assets.core.storage import atomic_dir, write_text
+from animespeech_assets.review_app import page_url
 from animespeech_assets.speakers.review import review_rows, sheet_text, write_clips
 
 from .automation_conditions import REFRESH
@@ -25,7 +26,8 @@ from .speakers import character_predictions
     code_version="1",
     kinds={"csv", "wav"},
     description="What a person opens to correct predictions: data/review/<episode>.csv (least certain first, "
-    "the columns annotation files accept) and a WAV per line in data/review/<episode>/.",
+    "the columns annotation files accept) and a WAV per line in data/review/<episode>/; or label in the browser "
+    "with `animespeech review` (the review_page link).",
 )
 def review_sheet(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
     m = Materialization(context, data)
@@ -37,5 +39,6 @@ def review_sheet(context: dg.AssetExecutionContext, data: DataResource) -> dg.Ma
     return m.done(
         row_count=len(rows), extra_outputs=[m.folder()],
         metadata={"by_status": dg.MetadataValue.json(dict(Counter(r["status"] for r in rows))),
-                  "first_rows": table_preview(rows[:8], ["line_id", "text", "predicted_character", "status", "distance"])},
+                  "first_rows": table_preview(rows[:8], ["line_id", "text", "predicted_character", "status", "distance"]),
+                  "review_page": dg.MetadataValue.url(page_url(m.partition))},
     )

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, load_audio
 from animespeech_assets.core.storage import write_parquet, write_text
+from animespeech_assets.review_app import page_url
 from animespeech_assets.speakers import plots, predictions, references
 from animespeech_assets.speakers.annotations import labels_for
 from animespeech_assets.speakers.embeddings import check_embeddings, embed_lines, encoder_of, status_counts, vector_dim, with_encoder
@@ -128,6 +129,7 @@ def character_predictions(context: dg.AssetExecutionContext, config: PredictionC
         parameters={"k": k, "certain_threshold": certain, "uncertain_threshold": uncertain, "rule": "k-nearest-per-class"},
         models={"speaker_encoder": encoder_of(ref_table)},
         metadata={"per_character": dg.MetadataValue.json(per_character), "status_counts": dg.MetadataValue.json(by_status),
-                  "projection": png(projection, "embeddings"), "distance_histogram": png(histogram, "distances")},
+                  "projection": png(projection, "embeddings"), "distance_histogram": png(histogram, "distances"),
+                  "review_page": dg.MetadataValue.url(page_url(m.partition))},
         checks=[check("predictions_valid", predictions.check_predictions(table, lines), reference_dim=vector_dim(ref_table))],
     )

@@ -95,19 +95,7 @@ def match(annotations: list[Annotation], transcript: pa.Table, path: Path) -> tu
     labels: dict[int, Label] = {}
     unmatched = []
     for a in annotations:
-        line = None
-        if a.start is not None:
-            best, best_share = None, 0.0
-            for lid, s, e in zip(ids, starts, ends):
-                overlap = min(a.end, e) - max(a.start, s)
-                if overlap <= 0:
-                    continue
-                share = overlap / min(a.end - a.start, e - s)
-                if share > best_share:
-                    best, best_share = lid, share
-            line = best if best_share >= MIN_OVERLAP else None
-        elif a.line_id in known:
-            line = a.line_id
+        line = line_of(a.start, a.end, a.line_id, ids, starts, ends, known)
         if line is None:
             unmatched.append(a)
             continue
@@ -119,6 +107,22 @@ def match(annotations: list[Annotation], transcript: pa.Table, path: Path) -> tu
         reviewed = a.reviewed and (prev is None or prev.reviewed)  # a plain label row wins
         labels[line] = Label(line, a.character, a.text or (prev.text if prev else None), a.row, reviewed)
     return sorted(labels.values(), key=lambda lab: lab.line_id), unmatched
+
+
+def line_of(start, end, line_id, ids, starts, ends, known) -> int | None:
+    """The transcript line an annotation row is for: by times (the line it overlaps most, at least
+    ``MIN_OVERLAP`` of the shorter of the two) when it gives them, else by ``line_id``."""
+    if start is not None:
+        best, best_share = None, 0.0
+        for lid, s, e in zip(ids, starts, ends):
+            overlap = min(end, e) - max(start, s)
+            if overlap <= 0:
+                continue
+            share = overlap / min(end - start, e - s)
+            if share > best_share:
+                best, best_share = lid, share
+        return best if best_share >= MIN_OVERLAP else None
+    return line_id if line_id in known else None
 
 
 def describe(a: Annotation) -> str:

@@ -74,14 +74,20 @@ def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.T
 # -- the review sheet ----------------------------------------------------------------------------
 
 SHEET_COLUMNS = ("line_id", "start", "end", "character", "text", "predicted_character", "status", "distance", "neighbours", "clip")
-_STATUS_ORDER = {UNKNOWN: 0, UNCERTAIN: 1, CERTAIN: 2}
+_REVIEW_ORDER = {UNKNOWN: 0, UNCERTAIN: 1, CERTAIN: 2, LABELLED: 3}
+
+
+def review_order(rows: list[dict], keep_labelled: bool = False) -> list[dict]:
+    """Least certain first: unknown, uncertain, certain, each by decreasing distance (then time);
+    lines labelled by a human last, or left out. The order of the review sheet and the review page."""
+    rows = [r for r in rows if r["status"] in _REVIEW_ORDER and (keep_labelled or r["status"] != LABELLED)]
+    return sorted(rows, key=lambda r: (_REVIEW_ORDER[r["status"]], -(r["distance"] if r["distance"] is not None else 9.0), r["start"]))
 
 
 def review_rows(episode: str, predictions: pa.Table) -> list[dict]:
-    """Every predicted (not human-labelled) line, least certain first: unknown, uncertain, certain,
-    each by decreasing distance. ``character`` is left empty for the reviewer to fill."""
-    rows = [r for r in predictions.to_pylist() if r["status"] in _STATUS_ORDER]
-    rows.sort(key=lambda r: (_STATUS_ORDER[r["status"]], -(r["distance"] if r["distance"] is not None else 9.0), r["start"]))
+    """Every predicted (not human-labelled) line in review order. ``character`` is left empty for
+    the reviewer to fill."""
+    rows = review_order(predictions.to_pylist())
     return [
         {
             "line_id": r["line_id"],
