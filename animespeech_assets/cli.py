@@ -7,13 +7,11 @@ so everything done here is visible in the UI as well.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from animespeech_assets.core.environment import PROJECT_ROOT, configure_caches, ensure_dagster_home
 from animespeech_assets.core.layout import DataLayout

@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -149,7 +149,7 @@ def _row_line(row: dict, header: list[str], ids, starts, ends, known) -> int | N
 def _keep_previous(layout: DataLayout, path: Path) -> Path | None:
     if not path.exists():
         return None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     kept = history_folder(layout) / f"{path.stem}.{stamp}.csv"
     link_or_copy(path, kept)  # the new version replaces the file by rename, so a hard link keeps the old bytes
     return kept
