@@ -1,7 +1,8 @@
 """Where everything lives on disk. One place for every path the project reads or writes.
 
 The data root is ``$ANIMESPEECH_DATA_DIR`` (default ``./data``). Human-owned folders
-(``inputs/``, ``annotations/``) are only ever read; everything else is pipeline-owned.
+(``inputs/``, ``annotations/``) are only ever read by the pipeline (the review page writes an annotation
+file only when a person saves, keeping the previous version); everything else is pipeline-owned.
 """
 
 from __future__ import annotations

@@ -119,7 +119,8 @@ function renderText(td, item) {
       if (ev.key === "Escape") { S.editing = null; render(); }
     });
     td.append(input);
-    setTimeout(() => input.focus(), 0);
+    input.focus();  // the row is in the document already: typing goes to the text at once
+    input.setSelectionRange(input.value.length, input.value.length);
     return;
   }
   td.textContent = text;
@@ -137,7 +138,9 @@ function renderCharacters() {
   const cur = S.visible[S.idx];
   S.characters.forEach((c, n) => {
     const li = document.createElement("li");
-    li.textContent = n < 9 ? `${n + 1}  ${c}` : c;
+    if (n < 9) { const k = document.createElement("kbd"); k.textContent = n + 1; li.append(k); }
+    li.append(c);
+    li.dataset.character = c;
     if (cur && cur.predicted === c) li.className = "current";
     ol.append(li);
   });
@@ -195,7 +198,7 @@ function label(character) {
   const item = current();
   if (!item || !character) return;
   setLabel(item, character);
-  message(`line ${item.line_id} of ${item.episode}: ${character}`);
+  message(`${item.episode} line ${item.line_id} → ${character} (not saved yet)`);
   if (S.idx < S.visible.length - 1) move(1, true); else render();
 }
 
