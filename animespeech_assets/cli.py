@@ -47,13 +47,24 @@ def register_episodes(instance, keys: Sequence[str]) -> list[str]:
 
 
 def cmd_scan(args, layout: DataLayout) -> int:
+    from animespeech_assets.core.audio import MediaError
+    from animespeech_assets.core.textio import TextFileError
+    from animespeech_assets.defs.resources import TracksResource
     from animespeech_assets.ingest.episodes import scan
 
     found, problems = scan(layout.inputs)
     new = register_episodes(_instance(), list(found))
     for key, ep in sorted(found.items()):
-        subs = ep.subtitles.name if ep.subtitles else "no subtitles"
-        print(f"{key}\t{ep.media.name}\t{subs}\t{'new' if key in new else 'registered'}")
+        print(f"{key}\t{ep.media.name}\t{'new' if key in new else 'registered'}")
+        try:
+            plan = TracksResource().plan(ep)
+        except (MediaError, TextFileError) as exc:
+            problems.append(str(exc))
+            continue
+        chosen = {plan.audio.track.index, plan.subtitles.track.index if plan.subtitles.track else None}
+        for t in plan.tracks:
+            print(f"  {'*' if t.index in chosen else ' '} {t.describe()}")
+        print(f"    audio: {plan.audio.rule}\n    subtitles: {plan.subtitles.rule}")
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     print(f"{len(found)} episode(s), {len(new)} newly registered", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ class SourceAudio:
     sample_rate: int
     channels: int
     declared_duration: float | None
+    stream_index: int = 0
+    start: float = 0.0  # the first decoded sample's time in the media's timeline (subtitle times are shifted by it)
 
 
 def _declared_duration(container, stream) -> float | None:
@@ -32,8 +35,9 @@ def _declared_duration(container, stream) -> float | None:
     return None
 
 
-def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> tuple[np.ndarray, SourceAudio]:
-    """Decode the first audio stream of ``path`` to mono float32 at ``sample_rate`` in one pass.
+def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_index: int | None = None) -> tuple[np.ndarray, SourceAudio]:
+    """Decode an audio stream of ``path`` (``stream_index``, default the first) to mono float32 at
+    ``sample_rate`` in one pass.
 
     Raises :class:`MediaError` naming the file when it cannot be opened, has no audio stream,
     is corrupt, or decodes to clearly less audio than its container declares (truncated).
@@ -48,14 +52,22 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> tuple[n
     with container:
         if not container.streams.audio:
             raise MediaError(f"{path}: no audio stream (streams: {[s.type for s in container.streams]})")
-        stream = container.streams.audio[0]
+        if stream_index is None:
+            stream = container.streams.audio[0]
+        else:
+            stream = next((s for s in container.streams.audio if s.index == stream_index), None)
+            if stream is None:
+                raise MediaError(f"{path}: stream #{stream_index} is not an audio stream "
+                                 f"(audio streams: {[s.index for s in container.streams.audio]})")
         ctx = stream.codec_context
         source = SourceAudio(
             codec=ctx.name,
             sample_rate=int(ctx.sample_rate or stream.sample_rate or 0),
             channels=int(ctx.channels or 0),
             declared_duration=_declared_duration(container, stream),
+            stream_index=stream.index,
         )
+        first_pts = None
         # FFmpeg downmixes any layout (5.1 keeps the centre's dialogue) to stereo; the mean of the two
         # channels is then the mono signal without FFmpeg's +3 dB mono gain that can push peaks past 1.0
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=sample_rate)
@@ -63,6 +75,8 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> tuple[n
         decoded = 0
         try:
             for frame in container.decode(stream):
+                if first_pts is None and frame.pts is not None and frame.time_base is not None:
+                    first_pts = float(frame.pts * frame.time_base)
                 for out in resampler.resample(frame):
                     chunk = out.to_ndarray().mean(axis=0)
                     chunks.append(chunk)
@@ -73,6 +87,8 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> tuple[n
             raise MediaError(
                 f"{path}: audio stream is corrupt or truncated after {decoded / sample_rate:.2f} s ({exc})"
             ) from exc
+    if first_pts:
+        source = dataclasses.replace(source, start=first_pts)
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     if samples.size == 0:
         raise MediaError(f"{path}: the audio stream decodes to no samples")
@@ -84,6 +100,18 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> tuple[n
             f"{duration:.2f} s could be decoded"
         )
     return samples, source
+
+
+def first_sample_time(path: Path, stream_index: int) -> float:
+    """The time of the first decoded sample of an audio stream in the media's timeline (usually 0;
+    not 0 in some MPEG-TS and re-muxed files), read from its first frame."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams[stream_index]):
+            if frame.pts is not None and frame.time_base is not None:
+                return float(frame.pts * frame.time_base)
+    return 0.0
 
 
 def load_audio(path: Path) -> np.ndarray:

@@ -20,7 +20,7 @@ from animespeech_assets.speakers.statuses import DATASET_STATUSES
 from .automation_conditions import REFRESH
 from .materialize import Materialization, check
 from .partitions import characters, episodes
-from .resources import DataResource
+from .resources import DataResource, TracksResource
 from .speakers import character_predictions, reference_set
 
 ALL_EPISODES = dg.AllPartitionMapping()
@@ -143,14 +143,18 @@ class CharacterClipsConfig(dg.Config):
     description="Per-character WAV clips cut from the original audio track, trimmed and loudness-normalised, "
     "with a reason for every rejected line.",
 )
-def character_clips(context: dg.AssetExecutionContext, config: CharacterClipsConfig, data: DataResource) -> dg.MaterializeResult:
+def character_clips(context: dg.AssetExecutionContext, config: CharacterClipsConfig, data: DataResource,
+                    tracks: TracksResource) -> dg.MaterializeResult:
     m = Materialization(context, data)
     ep = find_episode(m.layout.inputs, m.partition)
     lines = pq.read_table(m.read("annotated_lines")).to_pylist()
-    m.source(ep.media)
+    for path in (ep.media, ep.settings):
+        if path:
+            m.source(path)
     opts = clipping.ClipOptions(sample_rate=config.sample_rate, padding=config.padding, min_duration=config.min_duration,
                                 max_duration=config.max_duration, statuses=tuple(config.statuses))
-    source, _ = decode_audio(ep.media, opts.sample_rate)  # the original track, once, at the dataset rate
+    track = tracks.plan(ep).audio.track  # the episode's audio track (the one episode_audio decoded)
+    source, _ = decode_audio(ep.media, opts.sample_rate, track.index)  # the original track, once, at the dataset rate
     with atomic_dir(m.folder()) as tmp:
         table = clipping.cut_episode(ep.key, lines, source, opts, m.folder(), tmp)
     write_parquet(table, m.output())

@@ -19,8 +19,23 @@ from animespeech_assets.backends.speaker import SpeakerBackend, SpeakerEncoder, 
 from animespeech_assets.backends.tts import CODEC, TtsBackend, TtsBackendName, load_tts
 from animespeech_assets.core.layout import DataLayout, default_data_dir
 from animespeech_assets.core.lineage import Ledger
+from animespeech_assets.ingest.episodes import EpisodeInputs
+from animespeech_assets.ingest.tracks import ReleasePlan, TrackPreferences, plan_release
 
 DEVICE = "auto | cpu | cuda | cuda:N"
+
+
+class TracksResource(dg.ConfigurableResource):
+    """Which audio and subtitle tracks of a release an episode uses: preferred languages (ISO 639
+    codes, ``*`` for any), in order. ``<stem>.episode.json`` beside the media file overrides per episode."""
+
+    audio_languages: list[str] = Field(default=list(TrackPreferences.audio_languages), description="audio track languages, preferred first")
+    subtitle_languages: list[str] = Field(default=list(TrackPreferences.subtitle_languages),
+                                          description="subtitle track languages, preferred first ('*': any)")
+
+    def plan(self, episode: EpisodeInputs) -> ReleasePlan:
+        prefs = TrackPreferences(tuple(self.audio_languages), tuple(self.subtitle_languages))
+        return plan_release(episode.media, episode.subtitles, episode.settings, prefs)
 
 
 class DataResource(dg.ConfigurableResource):
@@ -103,6 +118,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     data = DataResource()
     return {
         "data": data,
+        "tracks": TracksResource(),
         "speech_recognizer": SpeechRecognizerResource(data=data),
         "speaker_encoder": SpeakerEncoderResource(),
         "trainer": TrainerResource(data=data),

@@ -12,12 +12,15 @@ VIDEO_EXTENSIONS = (".mkv", ".mp4", ".webm", ".avi", ".mov", ".m4v", ".ts", ".m2
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
 SUBTITLE_EXTENSIONS = (".srt", ".ass", ".ssa", ".vtt")
+SETTINGS_SUFFIX = ".episode.json"  # <stem>.episode.json: a person's track and dialogue-rule choices for one episode
+
 
 @dataclass(frozen=True)
 class EpisodeInputs:
     key: str
     media: Path
-    subtitles: Path | None
+    subtitles: Path | None  # an external subtitle file (it takes precedence over embedded tracks)
+    settings: Path | None = None  # <stem>.episode.json, when there is one
 
 
 def _subtitle_for(media: Path, candidates: dict[str, list[Path]]) -> Path | None:
@@ -62,7 +65,8 @@ def scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], list[str]]:
                 first = episodes.pop(key).media if key in episodes else "another file"
                 clashing.add(key)
                 raise EpisodeError(f"{first} and {media} both map to episode key {key!r}; rename one of them")
-            episodes[key] = EpisodeInputs(key, media, _subtitle_for(media, subtitles))
+            settings = media.with_name(media.stem + SETTINGS_SUFFIX)
+            episodes[key] = EpisodeInputs(key, media, _subtitle_for(media, subtitles), settings if settings.is_file() else None)
         except EpisodeError as exc:
             problems.append(str(exc))
     return episodes, problems

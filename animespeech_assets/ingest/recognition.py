@@ -92,3 +92,34 @@ def transcript_from_segments(
                         compression_ratio=s.compression_ratio, word_probability=word_p))
     table = build_transcript(cues, audio_duration, filters, report, source="asr")
     return table, report
+
+
+LINE_PAD = 0.1  # seconds of audio either side of a subtitle line given to the recogniser
+
+
+def recognise_cues(cues: list[Cue], audio, sample_rate: int, recognizer, language: str,
+                   guards: DecodeOptions = DecodeOptions(), progress=None) -> list[Cue]:
+    """The spoken text of each cue's audio (subtitles in another language: their times are good,
+    their text is not), the cue's own text kept as ``translation``. A cue with no recognised speech
+    keeps an empty text (the transcript then drops it as empty)."""
+    import dataclasses
+
+    out = []
+    for n, cue in enumerate(cues, start=1):
+        a = max(0, int((cue.start - LINE_PAD) * sample_rate))
+        b = min(len(audio), int((cue.end + LINE_PAD) * sample_rate))
+        segments = recognizer.transcribe(audio[a:b], language) if b - a >= int(0.1 * sample_rate) else []
+        kept = [s for s in segments
+                if not ((s.no_speech_prob or 0) > guards.no_speech_threshold and (s.avg_logprob or 0) < guards.log_prob_threshold)]
+        words = [w for s in kept for w in s.words]
+        text = collapse_repetitions("".join(s.text.strip() for s in kept))
+        out.append(dataclasses.replace(
+            cue, raw_text=text, translation=cue.raw_text,
+            avg_logprob=sum(s.avg_logprob or 0 for s in kept) / len(kept) if kept else None,
+            no_speech_prob=max((s.no_speech_prob or 0) for s in kept) if kept else None,
+            compression_ratio=max((s.compression_ratio or 0) for s in kept) if kept else None,
+            word_probability=sum(w.probability for w in words) / len(words) if words else None,
+        ))
+        if progress is not None:
+            progress(n, len(cues))
+    return out

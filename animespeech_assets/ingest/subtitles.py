@@ -8,12 +8,14 @@ case kept exactly as written.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
 from animespeech_assets.core.textio import TextFileError, read_text
+from animespeech_assets.ingest.dialogue_rules import DialogueRule, classify, positioned
 
 SUBTITLE_FORMATS = {".srt": "srt", ".ass": "ass", ".ssa": "ssa", ".vtt": "vtt"}
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -40,6 +42,8 @@ class Cue:
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
     word_probability: float | None = None
+    # the subtitle's text when the line's text was recognised from the audio (subtitles in another language)
+    translation: str | None = None
 
 
 CONFIDENCE_COLUMNS = ("avg_logprob", "no_speech_prob", "compression_ratio", "word_probability")
@@ -64,6 +68,7 @@ class TranscriptReport:
     dropped_outside_audio: int = 0
     clipped_to_audio: int = 0
     overlapping: int = 0
+    not_dialogue: dict[str, int] = field(default_factory=dict)  # events the dialogue rule dropped, by reason
     warnings: list[str] = field(default_factory=list)
 
 
@@ -78,13 +83,27 @@ TRANSCRIPT_SCHEMA = pa.schema(
         ("style", pa.string()),
         ("actor", pa.string()),
         ("cue", pa.int32()),  # the line's cue in the subtitle file (1-based), or its recognised line number
+        ("translation", pa.string()),  # the subtitle text, when `text` was recognised (subtitles in another language)
     ]
     + [(name, pa.float64()) for name in CONFIDENCE_COLUMNS]
 )
 
 
-def read_cues(path: Path) -> tuple[list[Cue], str, str]:
-    """Parse a subtitle file; returns (cues in file order, encoding, format)."""
+@dataclass(frozen=True)
+class DroppedEvent:
+    """A subtitle event kept out of the transcript by the dialogue rule (the side table's row)."""
+
+    cue: int
+    start: float
+    end: float
+    style: str
+    layer: int
+    raw_text: str
+    reason: str
+
+
+def load_subtitle_file(path: Path):
+    """Parse a subtitle file; returns (``pysubs2.SSAFile``, encoding, format)."""
     import pysubs2
 
     path = Path(path)
@@ -98,17 +117,35 @@ def read_cues(path: Path) -> tuple[list[Cue], str, str]:
         subs = pysubs2.SSAFile.from_string(text, format_=fmt)
     except Exception as exc:  # pysubs2 raises a variety of errors on malformed files
         raise SubtitleError(f"{path}: not a valid {fmt.upper()} file ({exc})") from exc
-    cues = []
-    for i, ev in enumerate(subs.events, start=1):
-        if ev.is_comment or ev.is_drawing:
-            continue
+    return subs, encoding, fmt
+
+
+def dialogue_cues(subs, where: str, fmt: str, rule: DialogueRule = DialogueRule()) -> tuple[list[Cue], list[DroppedEvent]]:
+    """The dialogue events of a parsed subtitle file (or track) as cues, in file order, and the
+    events the dialogue rule dropped, with their reasons. ``where`` names the file (and track)."""
+    events = list(subs.events)
+    for i, ev in enumerate(events, start=1):
         if ev.end < ev.start:
-            raise SubtitleError(
-                f"{path}: cue {i} ends before it starts ({_ts(ev.start)} --> {_ts(ev.end)}): {ev.plaintext[:40]!r}"
-            )
+            raise SubtitleError(f"{where}: cue {i} ends before it starts ({_ts(ev.start)} --> {_ts(ev.end)}): {ev.plaintext[:40]!r}")
+    plain = [ev for ev in events if not ev.is_comment and not positioned(ev)]
+    cues, dropped = [], []
+    for i, ev in enumerate(events, start=1):
+        over = positioned(ev) and any(o is not ev and o.start < ev.end and ev.start < o.end for o in plain)
+        reason = classify(ev, rule, over)
+        if reason is not None:
+            dropped.append(DroppedEvent(i, ev.start / 1000.0, ev.end / 1000.0, ev.style or "", int(ev.layer or 0), ev.text, reason))
+            continue
         cues.append(Cue(i, ev.start / 1000.0, ev.end / 1000.0, ev.plaintext, ev.style or "", ev.name or ""))
     if not cues:
-        raise SubtitleError(f"{path}: no subtitle cues could be parsed as {fmt.upper()}")
+        found = f" ({len(dropped)} events, none of them dialogue: {dict(Counter(d.reason for d in dropped))})" if dropped else ""
+        raise SubtitleError(f"{where}: no subtitle cues could be parsed as {fmt.upper()}{found}")
+    return cues, dropped
+
+
+def read_cues(path: Path, rule: DialogueRule = DialogueRule()) -> tuple[list[Cue], str, str]:
+    """Parse a subtitle file; returns (dialogue cues in file order, encoding, format)."""
+    subs, encoding, fmt = load_subtitle_file(path)
+    cues, _ = dialogue_cues(subs, str(path), fmt, rule)
     return cues, encoding, fmt
 
 
@@ -198,19 +235,37 @@ def build_transcript(
             "style": pa.array([r[4] for r in rows], pa.string()),
             "actor": pa.array([r[5] for r in rows], pa.string()),
             "cue": pa.array([r[6].index for r in rows], pa.int32()),
+            "translation": pa.array([clean_text(r[6].translation) if r[6].translation else None for r in rows], pa.string()),
             **{name: pa.array([getattr(r[6], name) for r in rows], pa.float64()) for name in CONFIDENCE_COLUMNS},
         },
         schema=TRANSCRIPT_SCHEMA,
     )
 
 
-def transcript_from_subtitles(path: Path, audio_duration: float, filters: TranscriptFilters) -> tuple[pa.Table, TranscriptReport]:
-    cues, encoding, fmt = read_cues(path)
-    report = TranscriptReport(encoding=encoding, format=fmt)
-    table = build_transcript(cues, audio_duration, filters, report)
+def transcript_from_cues(cues: list[Cue], dropped: list[DroppedEvent], source_name: str, encoding: str, fmt: str,
+                         audio_duration: float, filters: TranscriptFilters, source: str = "subtitles") -> tuple[pa.Table, TranscriptReport]:
+    """The transcript of a subtitle file's (or track's) dialogue cues; an error naming the source when no line is usable."""
+    report = TranscriptReport(encoding=encoding, format=fmt, not_dialogue=dict(Counter(d.reason for d in dropped)))
+    table = build_transcript(cues, audio_duration, filters, report, source=source)
     if table.num_rows == 0:
-        raise SubtitleError(f"{path}: none of its {report.cues} cues is usable speech ({report})")
+        raise SubtitleError(f"{source_name}: none of its {report.cues} dialogue cues is usable speech ({report})")
     return table, report
+
+
+def transcript_from_subtitles(path: Path, audio_duration: float, filters: TranscriptFilters,
+                              rule: DialogueRule = DialogueRule()) -> tuple[pa.Table, TranscriptReport]:
+    """The transcript of an external subtitle file."""
+    subs, encoding, fmt = load_subtitle_file(path)
+    cues, dropped = dialogue_cues(subs, str(path), fmt, rule)
+    return transcript_from_cues(cues, dropped, str(path), encoding, fmt, audio_duration, filters)
+
+
+DROPPED_SCHEMA = pa.schema([("cue", pa.int32()), ("start", pa.float64()), ("end", pa.float64()), ("style", pa.string()),
+                            ("layer", pa.int32()), ("raw_text", pa.string()), ("reason", pa.string())])
+
+
+def dropped_table(dropped: list[DroppedEvent]) -> pa.Table:
+    return pa.Table.from_pylist([vars(d) for d in dropped], schema=DROPPED_SCHEMA)
 
 
 def check_transcript(table: pa.Table, audio_duration: float) -> list[str]:
@@ -229,3 +284,11 @@ def check_transcript(table: pa.Table, audio_duration: float) -> list[str]:
     if bad:
         problems.append(f"{len(bad)} lines outside the audio or with end <= start (line ids {bad[:10]})")
     return problems
+
+
+def summarise(warnings: list[str], shown: int = 10) -> list[str]:
+    """At most ``shown`` warnings and one line for the rest: 50,000 cues past the end of the audio
+    must not become 50,000 log events (the full list is in the asset's metadata, first 200)."""
+    if len(warnings) <= shown:
+        return list(warnings)
+    return warnings[:shown] + [f"... and {len(warnings) - shown} more warnings like these"]

@@ -3,18 +3,31 @@ source applies, and what each one records (parameters, models, figures)."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE
+from animespeech_assets.ingest.dialogue_rules import DialogueRule
+from animespeech_assets.ingest.embedded import EmbeddedSubtitleError, track_events, where
 from animespeech_assets.ingest.recognition import Segmentation, transcript_from_segments
-from animespeech_assets.ingest.subtitles import TranscriptFilters, TranscriptReport, transcript_from_subtitles
+from animespeech_assets.ingest.subtitles import (
+    SubtitleError,
+    TranscriptFilters,
+    TranscriptReport,
+    dialogue_cues,
+    dropped_table,
+    load_subtitle_file,
+    transcript_from_cues,
+)
+from animespeech_assets.ingest.tracks import TEXT_SUBTITLE_CODECS, UNDETERMINED, ReleasePlan
+
+SUBTITLE_TIMES_ASR_TEXT = "subtitle_times_asr_text"  # foreign subtitles: their times, the recognised text
 
 
 class TranscriptSource(str, enum.Enum):
@@ -27,11 +40,12 @@ class TranscriptError(ValueError):
     """An episode whose transcript cannot be made as asked."""
 
 
-def uses_recognition(source: TranscriptSource, media: Path, subtitles: Path | None) -> bool:
+def uses_recognition(source: TranscriptSource, plan: ReleasePlan) -> bool:
     source = TranscriptSource(source)
-    if source == TranscriptSource.subtitles and subtitles is None:
-        raise TranscriptError(f"{media}: no subtitle file with the same stem (.srt/.ass/.ssa/.vtt) beside it")
-    return source == TranscriptSource.asr or (source == TranscriptSource.auto and subtitles is None)
+    if source == TranscriptSource.subtitles and plan.subtitles.kind == "none":
+        raise TranscriptError(f"{plan.media}: no usable subtitles ({plan.subtitles.rule}); an external file of the same stem "
+                              f"(.srt/.ass/.ssa/.vtt) or a text subtitle track is needed")
+    return source == TranscriptSource.asr or (source == TranscriptSource.auto and plan.subtitles.kind == "none")
 
 
 @dataclass
@@ -41,12 +55,54 @@ class Transcript:
     parameters: dict[str, Any]
     models: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # shown in the asset's metadata
+    dropped: pa.Table | None = None  # subtitle events that are not dialogue, with their reasons
 
 
-def from_subtitles(path: Path, audio_duration: float, filters: TranscriptFilters) -> Transcript:
-    table, report = transcript_from_subtitles(path, audio_duration, filters)
-    return Transcript(table, report, {"min_duration": filters.min_duration, "min_chars": filters.min_chars, "source": "subtitles"},
-                      details={"encoding": report.encoding})
+def subtitle_events(plan: ReleasePlan):
+    """(parsed events, where they came from, format, encoding) of the episode's chosen subtitles."""
+    if plan.subtitles.kind == "external":
+        subs, encoding, fmt = load_subtitle_file(plan.subtitles.external)
+        return subs, str(plan.subtitles.external), fmt, encoding
+    track = plan.subtitles.track
+    try:
+        subs = track_events(plan.media, track)
+    except EmbeddedSubtitleError as exc:
+        raise SubtitleError(str(exc)) from exc
+    return subs, where(plan.media, track), TEXT_SUBTITLE_CODECS[track.codec], "utf-8"
+
+
+def written_language(texts: list[str]) -> str:
+    """A guess of the language subtitles are written in, for tracks and files without a language tag:
+    ``jpn`` when kana or kanji make up a third of the letters, else ``und`` (some other language)."""
+    letters = [ch for t in texts for ch in t if ch.isalpha()]
+    japanese = sum(1 for ch in letters if "\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff")
+    return "jpn" if letters and japanese >= len(letters) / 3 else UNDETERMINED
+
+
+def from_subtitles(plan: ReleasePlan, audio: np.ndarray, filters: TranscriptFilters, rule: DialogueRule,
+                   recognise=None, offset: float = 0.0) -> Transcript:
+    """Lines from the chosen subtitles: dialogue events only. When the subtitles are in another
+    language than the audio and ``recognise`` is given (``(cues, language) -> (cues, model id)``),
+    each line's text is recognised from its audio and the subtitle text kept as ``translation``.
+    ``offset``: the time of the decoded audio's first sample in the media's timeline."""
+    duration = len(audio) / ANALYSIS_SAMPLE_RATE
+    subs, source_name, fmt, encoding = subtitle_events(plan)
+    cues, dropped = dialogue_cues(subs, source_name, fmt, rule)
+    if offset:
+        cues = [dataclasses.replace(c, start=c.start - offset, end=c.end - offset) for c in cues]
+    written_in = plan.subtitles.language
+    if written_in == UNDETERMINED:
+        written_in = written_language([c.raw_text for c in cues])
+    foreign = written_in != plan.audio_language
+    parameters = {"min_duration": filters.min_duration, "min_chars": filters.min_chars, "source": "subtitles",
+                  "dialogue_rule": rule.describe(), "subtitle_language": written_in, "audio_language": plan.audio_language}
+    models = {}
+    if foreign and recognise is not None:
+        cues, models["asr"] = recognise(cues, plan.audio_language)
+        parameters["source"] = SUBTITLE_TIMES_ASR_TEXT
+    table, report = transcript_from_cues(cues, dropped, source_name, encoding, fmt, duration, filters, parameters["source"])
+    details = {"encoding": encoding, "subtitles": source_name, "foreign_subtitles": foreign}
+    return Transcript(table, report, parameters, models, details, dropped_table(dropped))
 
 
 def from_recognition(audio: np.ndarray, recognizer, language: str, filters: TranscriptFilters, seg: Segmentation,
@@ -67,6 +123,6 @@ def from_recognition(audio: np.ndarray, recognizer, language: str, filters: Tran
 
 def report_figures(report: TranscriptReport) -> dict[str, Any]:
     """What happened to the cues, for the asset's metadata."""
-    return {"format": report.format, "lines_in": report.cues, "dropped_empty": report.dropped_empty,
+    return {"format": report.format, "lines_in": report.cues, "not_dialogue": report.not_dialogue, "dropped_empty": report.dropped_empty,
             "dropped_short": report.dropped_short, "dropped_outside_audio": report.dropped_outside_audio,
             "clipped_to_audio": report.clipped_to_audio, "overlapping": report.overlapping}
