@@ -28,7 +28,8 @@ _WHISPER = {"jpn": "ja", "eng": "en", "chi": "zh", "kor": "ko", "spa": "es", "fr
             "ita": "it", "rus": "ru", "ara": "ar"}
 UNDETERMINED = "und"
 TEXT_SUBTITLE_CODECS = {"ass": "ass", "ssa": "ass", "subrip": "srt", "srt": "srt", "text": "srt", "webvtt": "vtt", "mov_text": "mov_text"}
-IMAGE_SUBTITLE_CODECS = {"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle", "xsub", "dvb_teletext"}
+# bitmap subtitles (as FFmpeg's decoders name them: PGS, VobSub, DVB, XSUB): no text to read
+IMAGE_SUBTITLE_CODECS = {"pgssub", "hdmv_pgs_subtitle", "dvdsub", "dvd_subtitle", "dvbsub", "dvb_subtitle", "xsub"}
 COMMENTARY = re.compile(r"comment|コメンタリー|audio description|descriptive|narration for", re.IGNORECASE)
 SIGNS_ONLY = re.compile(r"signs?\b|songs?\b|forced|karaoke", re.IGNORECASE)
 
@@ -63,7 +64,8 @@ class Track:
 
     def describe(self) -> str:
         flags = [f for f, on in (("default", self.default), ("forced", self.forced)) if on]
-        extra = f", {self.channels} ch" if self.kind == "audio" else ("" if self.usable else ", image: unusable")
+        unusable = ", image: unusable" if self.codec in IMAGE_SUBTITLE_CODECS else ", unsupported"
+        extra = f", {self.channels} ch" if self.kind == "audio" else ("" if self.usable else unusable)
         title = f" {self.title!r}" if self.title else ""
         return f"#{self.index} {self.kind} {self.codec} {self.language}{title}{extra}" + (f" ({', '.join(flags)})" if flags else "")
 
@@ -220,7 +222,8 @@ def choose_subtitles(tracks: list[Track], external: Path | None, prefs: TrackPre
             rule += f"; skipped {', '.join(f'#{t.index}' for t in same if t not in full)} as signs/songs only"
         return SubtitleChoice("embedded", chosen, None, rule, chosen.language, unusable)
     if unusable:
-        return SubtitleChoice("none", None, None, "only image subtitles (unusable as text): transcribed by speech recognition", unusable=unusable)
+        return SubtitleChoice("none", None, None, "only image or unsupported subtitles (unusable as text): transcribed by "
+                              "speech recognition", unusable=unusable)
     return SubtitleChoice("none", None, None, "no subtitles: transcribed by speech recognition", unusable=unusable)
 
 
