@@ -8,7 +8,7 @@ from animespeech_assets.core.lineage import Ledger
 from animespeech_assets.core.storage import sha256_file
 from animespeech_assets.definitions import defs
 from animespeech_assets.defs.partitions import EPISODES
-from animespeech_assets.defs.resources import DataResource
+from animespeech_assets.defs.resources import DataResource, TracksResource
 from animespeech_assets.defs.sensors import new_episodes_sensor
 
 from .conftest import write_tone_episode
@@ -32,14 +32,18 @@ def test_sensor_registers_new_episodes_once_and_requests_runs(layout):
     write_tone_episode(layout, "ep01")
     (layout.inputs / "ep 02.mkv").write_bytes(b"x")
     instance = dg.DagsterInstance.get()
-    ctx = dg.build_sensor_context(instance=instance, resources={"data": DataResource()})
+    ctx = dg.build_sensor_context(instance=instance, resources={"data": DataResource(), "tracks": TracksResource()})
     result = new_episodes_sensor(ctx)
     assert [r.partition_key for r in result.run_requests] == ["ep01", "ep_02"]
+    # the chosen tracks are on the run (the unreadable file gets none: its run fails naming the file)
+    assert result.run_requests[0].tags == {"animespeech/audio_track": "#1 audio aac und, 2 ch",
+                                           "animespeech/subtitles": "external: ep01.srt"}
+    assert result.run_requests[1].tags == {}
     # no labels yet: the new episodes run what needs none (predictions follow once labels exist)
     assert [k.to_user_string() for k in result.run_requests[0].asset_selection] == ["episode_audio", "transcript", "speaker_embeddings"]
     assert list(result.dynamic_partitions_requests[0].partition_keys) == ["ep01", "ep_02"]
     instance.add_dynamic_partitions(EPISODES, ["ep01", "ep_02"])
-    again = new_episodes_sensor(dg.build_sensor_context(instance=instance, resources={"data": DataResource()}))
+    again = new_episodes_sensor(dg.build_sensor_context(instance=instance, resources={"data": DataResource(), "tracks": TracksResource()}))
     assert isinstance(again, dg.SkipReason)
 
 
@@ -65,7 +69,8 @@ def test_cli_materialize_runs_both_assets_writes_lineage_and_data_versions(layou
         record = ledger.latest(asset, "ep01")
         out = layout.asset_file(asset, "ep01", suffix)
         assert record["content_hash"] == sha256_file(out)
-        assert record["outputs"] == [str(out)]
+        extra = [str(layout.asset_file("transcript", "ep01", ".dropped.parquet"))] if asset == "transcript" else []
+        assert record["outputs"] == [str(out)] + extra  # the transcript's side table of events that are not dialogue
         event = instance.get_latest_materialization_event(dg.AssetKey(asset))
         assert event.asset_materialization.tags["dagster/data_version"] == record["content_hash"]
     transcript_record = ledger.latest("transcript", "ep01")

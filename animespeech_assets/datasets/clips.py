@@ -125,7 +125,7 @@ MANIFEST_SCHEMA = pa.schema(
     [("id", pa.string()), ("character", pa.string()), ("episode", pa.string()), ("line_id", pa.int32()),
      ("start", pa.float64()), ("end", pa.float64()), ("text", pa.string()), ("status", pa.string()),
      ("accepted", pa.bool_()), ("reason", pa.string()), ("path", pa.string()), ("duration", pa.float64()),
-     ("sample_rate", pa.int32()), ("rms_dbfs", pa.float64()), ("snr_db", pa.float64())]
+     ("sample_rate", pa.int32()), ("rms_dbfs", pa.float64()), ("snr_db", pa.float64()), ("translation", pa.string())]
 )
 
 
@@ -151,7 +151,7 @@ def cut_episode(episode: str, lines: list[dict], source: np.ndarray, opts: ClipO
                      "start": r["start"], "end": r["end"], "text": r["text"], "status": r["status"],
                      "accepted": reason is None, "reason": reason, "path": str(path) if reason is None else None,
                      "duration": stats.get("duration"), "sample_rate": opts.sample_rate,
-                     "rms_dbfs": stats.get("rms_dbfs"), "snr_db": stats.get("snr_db")})
+                     "rms_dbfs": stats.get("rms_dbfs"), "snr_db": stats.get("snr_db"), "translation": r.get("translation")})
     return pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
 
 

@@ -31,6 +31,7 @@ TURNS_SCHEMA = pa.schema(
         ("character", pa.string()),
         ("text", pa.string()),
         ("status", pa.string()),
+        ("translation", pa.string()),  # the subtitle text when `text` was recognised (foreign subtitles)
     ]
 )
 
@@ -54,7 +55,8 @@ def conversations(lines: pa.Table, options: DialogueOptions) -> pa.Table:
         if gap is None or gap < 0 or gap > options.max_gap:
             conv, turn, gap = conv + 1, 0, None
         out.append({"conversation": conv, "turn": turn, "line_id": r["line_id"], "start": r["start"], "end": r["end"],
-                    "gap": gap, "character": r["character"], "text": r["text"], "status": r["status"]})
+                    "gap": gap, "character": r["character"], "text": r["text"], "status": r["status"],
+                    "translation": r.get("translation")})
         turn += 1
         prev = r
     return pa.Table.from_pylist(out, schema=TURNS_SCHEMA)

@@ -18,6 +18,7 @@ from animespeech_assets.speakers.review import annotate
 from animespeech_assets.speakers.statuses import DATASET_STATUSES
 
 from .automation_conditions import REFRESH
+from .ingest import transcript
 from .materialize import Materialization, check
 from .partitions import characters, episodes
 from .resources import DataResource, TracksResource
@@ -45,18 +46,21 @@ def _character(m: Materialization) -> str:
 
 @dg.asset(
     **PER_EPISODE,
-    deps=[character_predictions],
-    code_version="2",
+    deps=[character_predictions, transcript],
+    code_version="3",
     kinds={"parquet"},
-    description="Predictions with the episode's human annotations applied: human labels and text fixes always win.",
+    description="Predictions with the episode's human annotations applied: human labels and text fixes always win; "
+    "the transcript's translation (foreign subtitles) carried along.",
 )
 def annotated_lines(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
     m = Materialization(context, data)
     predicted = pq.read_table(m.read("character_predictions"))
+    lines = pq.read_table(m.read("transcript"), columns=["line_id", "translation"]).to_pylist()
     annotations = m.layout.annotation_file(m.partition)
     if annotations.exists():
         m.source(annotations)
-    table, report = annotate(predicted, annotations if annotations.exists() else None)
+    translations = {r["line_id"]: r["translation"] for r in lines if r["translation"]}
+    table, report = annotate(predicted, annotations if annotations.exists() else None, translations)
     for row in report.unmatched:
         context.log.warning(f"{annotations}: {row} matches no line")
     write_parquet(table, m.output())
@@ -76,7 +80,7 @@ class DialogueTurnsConfig(dg.Config):
 @dg.asset(
     **PER_EPISODE,
     deps=[annotated_lines],
-    code_version="1",
+    code_version="2",
     kinds={"parquet"},
     description="The episode's conversations in time order: consecutive usable lines with gaps in [0, max_gap].",
 )
@@ -138,7 +142,7 @@ class CharacterClipsConfig(dg.Config):
 @dg.asset(
     **PER_EPISODE,
     deps=[annotated_lines],
-    code_version="1",
+    code_version="2",
     kinds={"wav", "parquet"},
     description="Per-character WAV clips cut from the original audio track, trimmed and loudness-normalised, "
     "with a reason for every rejected line.",
@@ -169,7 +173,7 @@ def character_clips(context: dg.AssetExecutionContext, config: CharacterClipsCon
 @dg.asset(
     **PER_CHARACTER,
     deps=[dg.AssetDep(character_clips, partition_mapping=ALL_EPISODES), reference_set],
-    code_version="1",
+    code_version="2",
     kinds={"wav"},
     check_specs=traceable_check("audio_dataset"),
     description="All episodes' accepted clips of one character as LJSpeech/Piper, Style-Bert-VITS2, GPT-SoVITS "

@@ -7,7 +7,7 @@ from animespeech_assets.ingest.episodes import scan
 from .jobs import EPISODE_ASSET_KEYS, episode_job
 from .partitions import EPISODES, episodes
 from .planning import plan_episode
-from .resources import DataResource
+from .resources import DataResource, TracksResource
 
 
 @dg.sensor(
@@ -16,7 +16,7 @@ from .resources import DataResource
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers new media files in data/inputs/ as episode partitions and runs their assets.",
 )
-def new_episodes_sensor(context: dg.SensorEvaluationContext, data: DataResource) -> dg.SensorResult | dg.SkipReason:
+def new_episodes_sensor(context: dg.SensorEvaluationContext, data: DataResource, tracks: TracksResource) -> dg.SensorResult | dg.SkipReason:
     found, problems = scan(data.layout.inputs)
     for problem in problems:
         context.log.error(problem)
@@ -29,6 +29,21 @@ def new_episodes_sensor(context: dg.SensorEvaluationContext, data: DataResource)
     plan = plan_episode(data.layout, EPISODE_ASSET_KEYS, can_build_reference=False)
     selection = None if plan.keys == EPISODE_ASSET_KEYS else plan.keys
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"new-episode:{key}", partition_key=key, asset_selection=selection) for key in new],
+        run_requests=[dg.RunRequest(run_key=f"new-episode:{key}", partition_key=key, asset_selection=selection,
+                                    tags=_track_tags(context, found[key], tracks)) for key in new],
         dynamic_partitions_requests=[episodes.build_add_request(new)],
     )
+
+
+def _track_tags(context: dg.SensorEvaluationContext, episode, tracks: TracksResource) -> dict[str, str]:
+    """The episode's tracks in the sensor's log, and the chosen ones as run tags (shown on the run in the UI)."""
+    try:
+        plan = tracks.plan(episode)
+    except ValueError as exc:  # MediaError, TextFileError: the run reports it with the file named
+        context.log.error(str(exc))
+        return {}
+    context.log.info(f"{episode.key}: " + "; ".join(t.describe() for t in plan.tracks)
+                     + f"; audio: {plan.audio.rule}; subtitles: {plan.subtitles.rule}")
+    subs = plan.subtitles
+    where = f"#{subs.track.index} {subs.language}" if subs.track else (subs.external.name if subs.external else "none (speech recognition)")
+    return {"animespeech/audio_track": plan.audio.track.describe()[:200], "animespeech/subtitles": f"{subs.kind}: {where}"[:200]}

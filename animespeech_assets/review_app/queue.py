@@ -149,4 +149,4 @@ def _text_confidence(layout: DataLayout, episode: str) -> dict[int, float]:
     if not path.exists():
         return {}
     t = pq.read_table(path, columns=["line_id", "source", "word_probability"]).to_pylist()
-    return {r["line_id"]: round(r["word_probability"], 3) for r in t if r["source"] == "asr" and r["word_probability"] is not None}
+    return {r["line_id"]: round(r["word_probability"], 3) for r in t if r["source"] != "subtitles" and r["word_probability"] is not None}

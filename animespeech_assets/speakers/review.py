@@ -30,6 +30,7 @@ ANNOTATED_SCHEMA = pa.schema(
         ("distance", pa.float64()),
         ("predicted_character", pa.string()),
         ("annotation_row", pa.int32()),  # the line of the annotation file (header = line 1) behind a human label
+        ("translation", pa.string()),  # the subtitle text, when `text` was recognised from the audio (foreign subtitles)
     ]
 )
 
@@ -42,8 +43,10 @@ class ReviewReport:
     unmatched: list[str] = field(default_factory=list)
 
 
-def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.Table, ReviewReport]:
+def annotate(predictions: pa.Table, annotations_path: Path | None, translations: dict[int, str] | None = None) -> tuple[pa.Table, ReviewReport]:
+    """``translations``: the transcript's ``translation`` per line, when it has them."""
     report = ReviewReport()
+    translations = translations or {}
     labels = {}
     if annotations_path is not None and Path(annotations_path).exists():
         found, unmatched = match(read_annotations(annotations_path), predictions, annotations_path)
@@ -53,6 +56,7 @@ def annotate(predictions: pa.Table, annotations_path: Path | None) -> tuple[pa.T
     for r in predictions.to_pylist():
         lab = labels.get(r["line_id"])
         row = {k: r[k] for k in ("line_id", "start", "end", "text", "status", "distance", "predicted_character")}
+        row["translation"] = translations.get(r["line_id"])
         if lab is not None:
             row["character"], row["character_source"], row["status"] = lab.character, HUMAN, LABELLED
             row["annotation_row"] = lab.row

@@ -44,6 +44,7 @@ CLIPS_SCHEMA = pa.schema(
         ("duration", pa.float64()),
         ("sample_rate", pa.int32()),
         ("source_path", pa.string()),
+        ("translation", pa.string()),  # foreign subtitles: their text, beside the recognised `text`
     ]
 )
 
