@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from animespeech_assets.core.environment import PROJECT_ROOT, configure_caches, ensure_dagster_home
 from animespeech_assets.core.layout import DataLayout
@@ -218,7 +219,30 @@ def start_ui(port: int) -> int:
     ensure_dagster_home()
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
-    return subprocess.call(cmd, cwd=PROJECT_ROOT)
+    return run_group(cmd, cwd=PROJECT_ROOT)
+
+
+def run_group(cmd: list[str], cwd: Path) -> int:
+    """Run ``cmd`` in its own process group and stop the whole group (``dagster dev`` starts the
+    webserver and the daemon as children) when this process is asked to stop, by Ctrl+C or a
+    plain ``kill`` of its pid."""
+    import signal
+
+    child = subprocess.Popen(cmd, cwd=cwd, start_new_session=True)
+
+    def stop(signum, frame):
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    return child.wait()
 
 
 def cmd_demo(args, layout: DataLayout) -> int:

@@ -80,7 +80,7 @@ def transcript(context: dg.AssetExecutionContext, config: TranscriptConfig, data
     if transcripts.uses_recognition(config.source, plan):
         seg = Segmentation(max_gap=config.max_gap, max_duration=config.max_line_duration)
         made = transcripts.from_recognition(audio, speech_recognizer.load(), speech_recognizer.language, filters, seg,
-                                            speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size)
+                                            speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size, str(ep.media))
     else:
         for path in (ep.subtitles or ep.media, ep.settings):
             if path:

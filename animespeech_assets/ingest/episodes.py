@@ -47,9 +47,15 @@ def discover(inputs_dir: Path) -> dict[str, EpisodeInputs]:
 def scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], list[str]]:
     """Like :func:`discover`, but returns the usable episodes plus a list of problems instead of
     raising, so one badly named file does not hold up every other episode (used by the sensor)."""
+    episodes, problems = _scan(inputs_dir)
+    return episodes, [p for found in problems.values() for p in found]
+
+
+def _scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], dict[str | None, list[str]]]:
+    """The usable episodes, and the problems by the episode key they concern (None: no usable key)."""
     inputs_dir = Path(inputs_dir)
     if not inputs_dir.is_dir():
-        return {}, []
+        return {}, {}
     files = sorted(p for p in inputs_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     subtitles: dict[str, list[Path]] = {}
     for p in files:
@@ -57,8 +63,9 @@ def scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], list[str]]:
             subtitles.setdefault(p.stem, []).append(p)
     episodes: dict[str, EpisodeInputs] = {}
     clashing: set[str] = set()
-    problems: list[str] = []
+    problems: dict[str | None, list[str]] = {}
     for media in (p for p in files if p.suffix.lower() in MEDIA_EXTENSIONS):
+        key = None
         try:
             key = episode_key(media.stem)
             if key in episodes or key in clashing:
@@ -68,12 +75,16 @@ def scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], list[str]]:
             settings = media.with_name(media.stem + SETTINGS_SUFFIX)
             episodes[key] = EpisodeInputs(key, media, _subtitle_for(media, subtitles), settings if settings.is_file() else None)
         except EpisodeError as exc:
-            problems.append(str(exc))
+            problems.setdefault(key, []).append(str(exc))
     return episodes, problems
 
 
 def find_episode(inputs_dir: Path, key: str) -> EpisodeInputs:
-    episodes = discover(inputs_dir)
+    """The inputs of one episode. Problems with other files (two names for another key) do not
+    stop this one; a problem with this key's own files is the error."""
+    episodes, problems = _scan(inputs_dir)
+    if problems.get(key):
+        raise EpisodeError("; ".join(problems[key]))
     if key not in episodes:
         known = ", ".join(sorted(episodes)) or "none"
         raise EpisodeError(f"no media file for episode {key!r} in {inputs_dir} (episodes found: {known})")

@@ -106,12 +106,15 @@ def from_subtitles(plan: ReleasePlan, audio: np.ndarray, filters: TranscriptFilt
 
 
 def from_recognition(audio: np.ndarray, recognizer, language: str, filters: TranscriptFilters, seg: Segmentation,
-                     beam_size: int, no_repeat_ngram_size: int) -> Transcript:
+                     beam_size: int, no_repeat_ngram_size: int, where: str = "the audio") -> Transcript:
     duration = len(audio) / ANALYSIS_SAMPLE_RATE
     t0 = time.perf_counter()
     segments = recognizer.transcribe(audio, language)
     rtf = (time.perf_counter() - t0) / max(duration, 1e-9)
     table, report = transcript_from_segments(segments, duration, filters, seg, recognizer.options)
+    if table.num_rows == 0:
+        raise TranscriptError(f"{where}: speech recognition found no usable line in {duration:.1f} s of audio "
+                              f"({report.segments} segments, {report.dropped_no_speech} without speech): there is nothing to transcribe")
     parameters = {"min_duration": filters.min_duration, "min_chars": filters.min_chars, "source": "asr", "language": language,
                   "beam_size": beam_size, "no_repeat_ngram_size": no_repeat_ngram_size, "max_gap": seg.max_gap,
                   "max_line_duration": seg.max_duration}

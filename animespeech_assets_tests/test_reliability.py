@@ -1,0 +1,120 @@
+"""Abuse that once hurt: 50,000 cues past the end of the audio, one bad pair of files blocking every
+episode, an empty recognition result, and `animespeech ui` leaving its children behind."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from animespeech_assets.cli import main
+from animespeech_assets.core.lineage import Ledger
+
+from .conftest import write_tone_episode
+
+
+def test_50000_cues_past_the_end_of_the_audio_are_one_summary_not_50000_log_events(layout):
+    real = "1\n00:00:01,000 --> 00:00:02,000\nはじめ\n\n2\n00:00:03,000 --> 00:00:04,500\nつぎ\n\n"
+    late = "".join(f"{n}\n00:{10 + n // 6000:02d}:{n // 100 % 60:02d},{n % 100 * 10:03d} --> 00:{10 + n // 6000:02d}:"
+                   f"{n // 100 % 60:02d},{n % 100 * 10 + 5:03d}\nおそい{n}\n\n" for n in range(3, 50_003))
+    write_tone_episode(layout, "ep01", srt=real + late)
+    assert main(["materialize", "--episode", "ep01", "--select", "episode_audio,transcript"]) == 0
+    assert pq.read_table(layout.output("transcript", "ep01")).column("text").to_pylist() == ["はじめ", "つぎ"]
+    instance = dg.DagsterInstance.get()
+    run = instance.get_runs(limit=1)[0]
+    warnings = [e for e in instance.all_logs(run.run_id) if e.level == "WARNING" or e.level == 30]
+    assert 1 <= len(warnings) <= 11 and "and 49990 more warnings like these" in warnings[-1].user_message
+    event = instance.get_latest_materialization_event(dg.AssetKey("transcript"))
+    assert event.asset_materialization.metadata["dropped_outside_audio"].value == 50_000
+
+
+def test_two_files_for_one_key_block_only_that_key(layout, capsys):
+    write_tone_episode(layout, "ep01")
+    (layout.inputs / "ep 02.mkv").write_bytes(b"x")
+    (layout.inputs / "ep_02.mkv").write_bytes(b"y")
+    assert main(["materialize", "--episode", "ep01", "--select", "episode_audio,transcript"]) == 0
+    assert layout.output("transcript", "ep01").exists()
+    assert main(["materialize", "--episode", "ep_02", "--select", "episode_audio"]) == 1
+    err = capsys.readouterr().err
+    assert "ep 02.mkv and" in err and "ep_02.mkv both map to episode key 'ep_02'" in err
+
+
+@pytest.mark.models
+def test_recognition_that_finds_no_line_is_an_error_and_leaves_nothing(layout, capsys):
+    from animespeech_assets.demo.generate import mux
+
+    mux(layout.inputs / "quiet.mkv", np.zeros((48_000, 2), np.float32), [0.0])
+    assert main(["materialize", "--episode", "quiet", "--select", "episode_audio,transcript"]) == 1
+    assert "quiet.mkv: speech recognition found no usable line in 1.0 s of audio" in capsys.readouterr().err
+    assert not layout.output("transcript", "quiet").exists()
+    assert Ledger(layout.lineage).latest("transcript", "quiet") is None
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc's children lists)."""
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = {int(x) for x in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += list(kids - found)
+            found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_stopping_the_ui_by_its_pid_stops_the_webserver_and_the_daemon(layout):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "animespeech_assets.cli", "ui", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("the Dagster UI did not come up within 180 s")
+        children = descendants(proc.pid)
+        assert len(children) >= 2  # dagster dev, its webserver and daemon
+        os.kill(proc.pid, signal.SIGTERM)  # what `kill PID` does
+        proc.wait(60)
+        deadline = time.time() + 30
+        while time.time() < deadline and any(alive(p) for p in children):
+            time.sleep(0.5)
+        assert [p for p in children if alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_wav_only_episode_still_works(layout):
+    """An audio-only input (a radio drama, an extracted track) with an SRT: the track rules apply to it too."""
+    sr = 48_000
+    t = np.arange(int(6 * sr)) / sr
+    sf.write(layout.inputs / "radio.wav", (0.3 * np.sin(2 * np.pi * 300 * t) * ((t > 1) & (t < 2))).astype(np.float32), sr)
+    (layout.inputs / "radio.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nはい\n\n", encoding="utf-8")
+    assert main(["materialize", "--episode", "radio", "--select", "episode_audio,transcript"]) == 0
+    assert pq.read_table(layout.output("transcript", "radio")).column("text").to_pylist() == ["はい"]
