@@ -77,31 +77,41 @@ def transcript(context: dg.AssetExecutionContext, config: TranscriptConfig, data
     duration = len(audio) / ANALYSIS_SAMPLE_RATE
     filters = TranscriptFilters(min_duration=config.min_duration, min_chars=config.min_chars)
     plan = tracks.plan(ep)
+    dropped = m.layout.asset_file("transcript", m.partition, ".dropped.parquet")  # the side table of events that are not dialogue
     if transcripts.uses_recognition(config.source, plan):
         seg = Segmentation(max_gap=config.max_gap, max_duration=config.max_line_duration)
         made = transcripts.from_recognition(audio, speech_recognizer.load(), speech_recognizer.language, filters, seg,
                                             speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size, str(ep.media))
     else:
-        for path in (ep.subtitles or ep.media, ep.settings):
-            if path:
-                m.source(path)
-        rule = DialogueRule(tuple(config.include_styles) + plan.settings.include_styles,
-                            tuple(config.exclude_styles) + plan.settings.exclude_styles)
-        recognise = _line_recogniser(context, speech_recognizer, audio) if config.recognise_foreign else None
-        made = transcripts.from_subtitles(plan, audio, filters, rule, recognise, first_sample_time(ep.media, plan.audio.track.index))
-        write_parquet(made.dropped, m.layout.asset_file("transcript", m.partition, ".dropped.parquet"))
+        made = _from_subtitles(context, m, config, plan, audio, filters, speech_recognizer)
     for warning in summarise(made.report.warnings):
         context.log.warning(f"{ep.key}: {warning}")
+    if made.dropped is not None:
+        write_parquet(made.dropped, dropped)
+    else:
+        dropped.unlink(missing_ok=True)  # recognised this time: no subtitle events to account for
     write_parquet(made.table, m.output())
-    extra = [m.layout.asset_file("transcript", m.partition, ".dropped.parquet")] if made.dropped is not None else []
     return m.done(
-        row_count=made.table.num_rows, parameters=made.parameters, models=made.models, extra_outputs=extra,
+        row_count=made.table.num_rows, parameters=made.parameters, models=made.models,
+        extra_outputs=[dropped] if made.dropped is not None else [],
         metadata={"source": made.parameters["source"], **transcripts.report_figures(made.report),
                   "warnings": dg.MetadataValue.json(made.report.warnings[:200]), "subtitle_choice": plan.subtitles.rule,
                   "preview": table_preview(made.table.slice(0, 8).to_pylist(), ["line_id", "start", "end", "text", "translation"]),
                   **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in made.details.items()}},
         checks=[check("transcript_valid", check_transcript(made.table, duration))],
     )
+
+
+def _from_subtitles(context, m: Materialization, config: TranscriptConfig, plan, audio, filters, speech_recognizer) -> transcripts.Transcript:
+    """The chosen subtitles' dialogue, with the dialogue rule of the run config and the episode's settings file."""
+    ep = find_episode(m.layout.inputs, m.partition)
+    for path in (ep.subtitles or ep.media, ep.settings):
+        if path:
+            m.source(path)
+    rule = DialogueRule(tuple(config.include_styles) + plan.settings.include_styles,
+                        tuple(config.exclude_styles) + plan.settings.exclude_styles)
+    recognise = _line_recogniser(context, speech_recognizer, audio) if config.recognise_foreign else None
+    return transcripts.from_subtitles(plan, audio, filters, rule, recognise, first_sample_time(ep.media, plan.audio.track.index))
 
 
 def _line_recogniser(context, speech_recognizer: SpeechRecognizerResource, audio):
