@@ -169,3 +169,24 @@ def test_a_settings_file_naming_a_missing_stream_fails_before_anything_is_writte
     (layout.inputs / "rel.episode.json").write_text('{"audio": 7}')
     assert main(["materialize", "--episode", "rel", "--select", "episode_audio"]) == 1
     assert not layout.output("episode_audio", "rel").exists()
+
+
+def test_translations_of_recognised_lines_reach_sharegpt_and_the_provenance_parquet(tmp_path):
+    import pyarrow as pa
+
+    from animespeech_assets.datasets import dialogue
+    from animespeech_assets.datasets.formats.provenance import DIALOGUE_SCHEMA
+    from animespeech_assets.datasets.formats.sharegpt import to_sharegpt
+
+    lines = pa.Table.from_pylist([
+        {"line_id": 1, "start": 0.0, "end": 1.0, "character": "B", "status": "certain", "text": "行こう", "translation": "Let's go"},
+        {"line_id": 2, "start": 1.2, "end": 2.0, "character": "A", "status": "certain", "text": "うん", "translation": "Yeah"},
+        {"line_id": 3, "start": 2.1, "end": 3.0, "character": "A", "status": "certain", "text": "今すぐ", "translation": "Right now"},
+    ])
+    turns = dialogue.conversations(lines, dialogue.DialogueOptions())
+    (sample,) = dialogue.samples("ep", turns, dialogue.SampleOptions("A"))
+    assert sample["translations"] == ["Let's go", "Yeah Right now"]  # A's two lines are one message
+    assert to_sharegpt(sample)["conversations"][1:] == [
+        {"from": "human", "value": "行こう", "translation": "Let's go"}, {"from": "gpt", "value": "うん 今すぐ", "translation": "Yeah Right now"}]
+    row = pa.Table.from_pylist([{**sample, "split": "train"}], schema=DIALOGUE_SCHEMA).to_pylist()[0]
+    assert row["translations"] == ["Let's go", "Yeah Right now"] and row["messages"][2]["content"] == "うん 今すぐ"

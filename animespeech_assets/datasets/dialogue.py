@@ -80,9 +80,11 @@ def _merge(turns: list[dict]) -> list[dict]:
             m["line_ids"].append(t["line_id"])
             m["end"] = t["end"]
             m["statuses"].append(t["status"])
+            if t.get("translation"):
+                m["translation"] = " ".join(x for x in (m["translation"], t["translation"]) if x)
         else:
             merged.append({"character": t["character"], "text": t["text"], "line_ids": [t["line_id"]],
-                           "start": t["start"], "end": t["end"], "statuses": [t["status"]]})
+                           "start": t["start"], "end": t["end"], "statuses": [t["status"]], "translation": t.get("translation")})
     return merged
 
 
@@ -129,6 +131,8 @@ def _sample(episode: str, conv: int, window: list[dict], opts: SampleOptions) ->
         "start": window[0]["start"],
         "end": window[-1]["end"],
         "statuses": sorted({s for m in window for s in m["statuses"]}),
+        # the subtitle text of each message when its text was recognised (foreign subtitles), else None
+        "translations": [m.get("translation") for m in window],
         "dedup_key": key,
     }
 

@@ -106,7 +106,7 @@ class DialogueDatasetConfig(dg.Config):
 @dg.asset(
     **PER_CHARACTER,
     deps=[dg.AssetDep(dialogue_turns, partition_mapping=ALL_EPISODES), reference_set],
-    code_version="1",
+    code_version="2",
     kinds={"jsonl", "parquet"},
     check_specs=traceable_check("dialogue_dataset"),
     description="All episodes' conversations for one persona: TRL conversational JSONL, ShareGPT JSON and Parquet with provenance.",

@@ -29,6 +29,7 @@ DIALOGUE_SCHEMA = pa.schema(
         ("start", pa.float64()),
         ("end", pa.float64()),
         ("statuses", pa.list_(pa.string())),
+        ("translations", pa.list_(pa.string())),  # per non-system message: the foreign subtitle text, or null
     ]
 )
 

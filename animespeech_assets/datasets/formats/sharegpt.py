@@ -1,4 +1,4 @@
-"""ShareGPT: ``sharegpt_{train,validation}.json``, a list of ``{"id", "conversations": [{"from", "value"}]}``."""
+"""ShareGPT: ``sharegpt_{train,validation}.json``, a list of ``{"id", "conversations": [{"from", "value"[, "translation"]}]}``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 
 
 def to_sharegpt(sample: dict) -> dict:
-    return {"id": sample["id"], "conversations": [{"from": ROLES[m["role"]], "value": m["content"]} for m in sample["messages"]]}
+    """One conversation; a turn whose text was recognised under foreign subtitles also gets their ``translation``."""
+    translations = [None, *(sample.get("translations") or [])]  # the first message is the system prompt
+    turns = []
+    for i, m in enumerate(sample["messages"]):
+        turn = {"from": ROLES[m["role"]], "value": m["content"]}
+        if i < len(translations) and translations[i]:
+            turn["translation"] = translations[i]
+        turns.append(turn)
+    return {"id": sample["id"], "conversations": turns}
 
 
 class ShareGpt:
