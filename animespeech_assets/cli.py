@@ -25,10 +25,23 @@ class CliError(Exception):
 
 
 def _instance():
-    ensure_dagster_home()
+    """The project's Dagster instance. Its storage is created under a file lock: two processes
+    starting on a fresh instance would otherwise race creating the SQLite tables (``table
+    secondary_indexes already exists``)."""
+    import fcntl
+
+    home = ensure_dagster_home()
     from dagster import DagsterInstance
 
-    return DagsterInstance.get()
+    with open(home / ".instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = DagsterInstance.get()
+            instance.get_runs(limit=1)  # creates (or migrates) the run, event and schedule storage now
+            instance.get_dynamic_partitions("episodes")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
 
 
 def _defs():

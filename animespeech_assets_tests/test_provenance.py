@@ -93,3 +93,4 @@ def test_why_traces_export_rows_to_their_cues_and_deciders_and_diff_names_the_re
     # the dataset row built from the old version still answers from that version
     old = explain(layout, folder / "train.jsonl", 0)
     assert old["lines"] == printed["lines"]
+

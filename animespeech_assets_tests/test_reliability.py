@@ -1,6 +1,7 @@
 """Abuse that once hurt: 50,000 cues past the end of the audio, one bad pair of files blocking every
 episode, an empty recognition result, and `animespeech ui` leaving its children behind."""
 
+import json
 import os
 import signal
 import socket
@@ -118,3 +119,54 @@ def test_a_wav_only_episode_still_works(layout):
     (layout.inputs / "radio.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nはい\n\n", encoding="utf-8")
     assert main(["materialize", "--episode", "radio", "--select", "episode_audio,transcript"]) == 0
     assert pq.read_table(layout.output("transcript", "radio")).column("text").to_pylist() == ["はい"]
+
+
+def test_four_materialize_processes_at_once_on_a_fresh_instance_lose_nothing(layout):
+    for n in range(4):
+        write_tone_episode(layout, f"ep{n}")
+    cmd = [sys.executable, "-m", "animespeech_assets.cli"]
+    procs = [subprocess.Popen(cmd + ["materialize", "--episode", f"ep{n}", "--select", "episode_audio,transcript"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(4)]
+    readers = []
+    while any(p.poll() is None for p in procs):  # lineage read while the runs write it
+        readers.append(subprocess.run(cmd + ["lineage", "sql", "SELECT count(*) FROM lineage"], capture_output=True, text=True))
+    outputs = [p.communicate() for p in procs]
+    for p, (_out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-2000:]
+        assert "database is locked" not in err and "already exists" not in err
+    assert readers and all(r.returncode == 0 for r in readers), [r.stderr[-500:] for r in readers if r.returncode]
+    records = Ledger(layout.lineage).records()
+    pairs = sorted((r["asset"], r["partition"]) for r in records)
+    assert pairs == sorted((a, f"ep{n}") for n in range(4) for a in ("episode_audio", "transcript"))
+    runs = dg.DagsterInstance.get().get_runs()
+    assert len(runs) == 4 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+
+
+def test_lineage_verify_finds_missing_changed_orphan_and_temporary_files_and_fix_removes_only_those(layout, capsys):
+    write_tone_episode(layout, "ep01")
+    layout.annotation_file("ep01").write_text("line_id,character\n1,A\n", encoding="utf-8")
+    assert main(["materialize", "--episode", "ep01", "--select", "episode_audio,transcript"]) == 0
+    capsys.readouterr()
+    assert main(["lineage", "verify"]) == 0
+    assert "2 current lineage records checked" in capsys.readouterr().out
+    human = {p: p.read_bytes() for p in (layout.inputs / "ep01.mkv", layout.inputs / "ep01.srt", layout.annotation_file("ep01"))}
+    transcript = layout.output("transcript", "ep01")
+    transcript.write_bytes(transcript.read_bytes() + b"x")  # changed behind the lineage's back
+    layout.output("episode_audio", "ep01").unlink()
+    orphan = layout.asset_file("transcript", "old_episode")
+    orphan.write_bytes(b"left from a removed episode")
+    temp = layout.asset_dir("transcript") / ".ep01.parquet.abc123.tmp"
+    temp.write_bytes(b"half")
+    killed = layout.exports / "audio" / ".Aya.old-4242"
+    killed.mkdir(parents=True)
+    (killed / "clips.parquet").write_bytes(b"old")
+    assert main(["lineage", "verify", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [m.split(": ")[0] for m in report["missing"]] == ["episode_audio [ep01]"]
+    assert [c.split(": ")[0] for c in report["changed"]] == ["transcript [ep01]"]
+    assert report["orphans"] == [str(orphan)] and sorted(report["temporary"]) == sorted([str(temp), str(killed)])
+    assert main(["lineage", "verify", "--fix"]) == 1  # missing and changed outputs remain: rerun the assets
+    assert not orphan.exists() and not temp.exists() and not killed.exists()
+    assert {p: p.read_bytes() for p in human} == human
+    assert main(["materialize", "--episode", "ep01", "--select", "episode_audio,transcript"]) == 0
+    assert main(["lineage", "verify"]) == 0

@@ -109,17 +109,22 @@ class Ledger:
         import duckdb
 
         try:
-            self.connect().close()
+            self.connect(in_memory=False).close()
         except duckdb.IOException:
             pass  # another process is creating it; the views read every record file anyway
 
     # -- reading -----------------------------------------------------------------------------
-    def connect(self):
-        """A DuckDB connection to ``lineage.duckdb`` with the ``lineage`` view (re)defined."""
+    def connect(self, in_memory: bool = True):
+        """A DuckDB connection with the ``lineage`` and ``lineage_inputs`` views over the record files.
+
+        In memory by default: any number of processes read at once (a connection to the
+        ``lineage.duckdb`` file takes its lock, and a second process's would fail with "Could not
+        set lock on file"). ``in_memory=False`` (re)defines the views in ``lineage.duckdb`` itself, for
+        tools that open that file."""
         import duckdb
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.db_path))
+        con = duckdb.connect(":memory:" if in_memory else str(self.db_path))
         pattern = str(self.records_dir / "**" / "*.parquet").replace("'", "''")
         if any(self.records_dir.rglob("*.parquet")):
             con.execute(f"CREATE OR REPLACE VIEW lineage AS SELECT * FROM read_parquet('{pattern}')")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from animespeech_assets.core.lineage import UNPARTITIONED
-from animespeech_assets.core.storage import link_or_copy
+from animespeech_assets.core.storage import link_or_copy, sha256_file
 
 KEEP_ENV = "ANIMESPEECH_KEEP_VERSIONS"
 DEFAULT_KEEP = 10
@@ -67,6 +67,13 @@ class VersionStore:
             if candidate.is_file():
                 return candidate
         return None
+
+    def primary(self, asset: str, partition: str, content_hash: str, output: Path | str) -> Path | None:
+        """The kept copy of a version's primary file, only while it still has the version's content
+        hash: the copies are hard links, so a file edited in place (not replaced, as the pipeline
+        does) changes its kept copy too, and that copy is then no longer the version."""
+        kept = self.file(asset, partition, content_hash, output)
+        return kept if kept is not None and sha256_file(kept) == content_hash else None
 
     def kept(self, asset: str, partition: str) -> list[str]:
         """Hash prefixes of the versions kept for ``asset``/``partition``."""

@@ -147,7 +147,7 @@ class Materialization:
         meta: dict[str, Any] = {"lineage": dg.MetadataValue.md(
             f"`animespeech lineage why {primary} --row N` · `animespeech lineage diff {self.asset}{where}`")}
         key = diffs.ROW_KEYS.get(self.asset)
-        old = versions.file(self.asset, self.partition, previous["content_hash"], primary) if previous else None
+        old = versions.primary(self.asset, self.partition, previous["content_hash"], primary) if previous else None
         if key and old is not None and primary.suffix == ".parquet":
             before, after = pq.read_table(old), pq.read_table(primary)
             if all(k in before.column_names and k in after.column_names for k in key):

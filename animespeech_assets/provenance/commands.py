@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
     ls.add_argument("--from", dest="old", help="version (hash prefix); default: the previous")
     ls.add_argument("--to", dest="new", help="version (hash prefix); default: the current")
     ls.add_argument("--json", action="store_true", help="one JSON object")
+    ls = lsub.add_parser("verify", help="every current record's outputs exist with the recorded hash; orphan and temporary files listed")
+    ls.add_argument("--fix", action="store_true", help="remove the orphan and temporary files (never human-owned files)")
+    ls.add_argument("--json", action="store_true", help="one JSON object")
     ls = lsub.add_parser("sql", help="run a DuckDB query over the views `lineage` and `lineage_inputs`")
     ls.add_argument("query")
     s.set_defaults(func=cmd_lineage)
@@ -72,6 +75,16 @@ def cmd_lineage(args, layout: DataLayout) -> int:
 
         d = diff(layout, args.asset, args.episode or "", args.old, args.new)
         print(json.dumps(d, ensure_ascii=False, indent=1, default=str) if args.json else format_diff(d))
+    elif args.lineage_cmd == "verify":
+        from animespeech_assets.provenance.verify import fix, format_report, verify
+
+        report = verify(layout)
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1) if args.json else format_report(report))
+        if args.fix and (report.orphans or report.temporary):
+            removed = fix(report)
+            print(f"removed {len(removed)} orphan or temporary file(s)")
+            return 1 if report.missing or report.changed else 0
+        return 0 if report.clean else 1
     elif args.lineage_cmd == "sql":
         con = ledger.connect()
         try:

@@ -93,7 +93,7 @@ class Recorded:
         key = (rec["asset"], rec["content_hash"])
         if key not in self._tables:
             primary = Path(rec["outputs"][0])
-            kept = self.store.file(rec["asset"], rec["partition"], rec["content_hash"], primary)
+            kept = self.store.primary(rec["asset"], rec["partition"], rec["content_hash"], primary)
             if kept is None and primary.exists() and sha256_file(primary) == rec["content_hash"]:
                 kept = primary
             if kept is None:
