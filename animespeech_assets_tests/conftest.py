@@ -1,4 +1,5 @@
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,10 @@ def truth(layout: DataLayout, episode: str) -> list[dict]:
 
     with open(layout.demo / f"{episode}.truth.csv", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for servers a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

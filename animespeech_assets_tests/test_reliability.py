@@ -4,7 +4,6 @@ episode, an empty recognition result, and `animespeech ui` leaving its children 
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import soundfile as sf
 from animespeech_assets.cli import main
 from animespeech_assets.core.lineage import Ledger
 
-from .conftest import write_tone_episode
+from .conftest import free_port, write_tone_episode
 
 
 def test_50000_cues_past_the_end_of_the_audio_are_one_summary_not_50000_log_events(layout):
@@ -83,9 +82,7 @@ def alive(pid: int) -> bool:
 
 
 def test_stopping_the_ui_by_its_pid_stops_the_webserver_and_the_daemon(layout):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "animespeech_assets.cli", "ui", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -16,17 +16,11 @@ import pytest
 
 from animespeech_assets.cli import main
 
-from .conftest import truth
+from .conftest import free_port, truth
 
 pytestmark = pytest.mark.models  # the episodes are spoken by Kokoro and embedded by Resemblyzer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening_addresses(port: int) -> set[str]:

@@ -4,7 +4,6 @@
 import csv
 import io
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -22,6 +21,8 @@ from animespeech_assets.review_app.queue import EpisodeFiles, page_data
 from animespeech_assets.review_app.saving import Change, SaveConflict, history_folder, save
 from animespeech_assets.speakers.annotations import match, read_annotations
 from animespeech_assets.speakers.predictions import PREDICTIONS_SCHEMA
+
+from .conftest import free_port
 
 LINES = [  # line_id, start, end, predicted, status, distance
     (0, 0.5, 1.5, "Aya", "certain", 0.10),
@@ -109,10 +110,7 @@ def server(layout):
     from animespeech_assets.review_app.server import create_app
 
     write_episode(layout)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(layout, allowed_hosts("127.0.0.1")), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from animespeech_assets.ingest.subtitles import srt_time
 from animespeech_assets.ingest.tracks import TEXT_SUBTITLE_CODECS, Track
 
 ASS_EVENTS_FORMAT = "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text"
@@ -87,9 +88,5 @@ def _srt(events: list[tuple[int, int, bytes]], kind: str) -> str:
             text = data.decode("utf-8", errors="replace")
         text = text.replace("\r\n", "\n").strip()
         if text:
-            blocks.append(f"{n}\n{_srt_time(start)} --> {_srt_time(end)}\n{text}\n")
+            blocks.append(f"{n}\n{srt_time(start)} --> {srt_time(end)}\n{text}\n")
     return "\n".join(blocks)
-
-
-def _srt_time(ms: int) -> str:
-    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"

@@ -126,7 +126,7 @@ def dialogue_cues(subs, where: str, fmt: str, rule: DialogueRule = DialogueRule(
     events = list(subs.events)
     for i, ev in enumerate(events, start=1):
         if ev.end < ev.start:
-            raise SubtitleError(f"{where}: cue {i} ends before it starts ({_ts(ev.start)} --> {_ts(ev.end)}): {ev.plaintext[:40]!r}")
+            raise SubtitleError(f"{where}: cue {i} ends before it starts ({srt_time(ev.start)} --> {srt_time(ev.end)}): {ev.plaintext[:40]!r}")
     plain = [ev for ev in events if not ev.is_comment and not positioned(ev)]
     cues, dropped = [], []
     for i, ev in enumerate(events, start=1):
@@ -175,7 +175,8 @@ def _checked_cue_blocks(text: str, path: Path, fmt: str) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def _ts(ms: int) -> str:
+def srt_time(ms: int) -> str:
+    """``HH:MM:SS,mmm`` of a time in milliseconds."""
     s, ms = divmod(int(ms), 1000)
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d},{ms:03d}"
 

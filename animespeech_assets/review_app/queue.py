@@ -118,9 +118,8 @@ def characters(files: EpisodeFiles, items: list[dict]) -> list[str]:
     if ref.exists():
         count.update(pq.read_table(ref, columns=["character"]).column("character").to_pylist())
     count.update(i["label"] for i in items if i["label"])
-    for i in items:
-        if i["predicted"]:
-            count[i["predicted"]] += 0
+    for name in {i["predicted"] for i in items if i["predicted"]}:
+        count.setdefault(name, 0)  # predicted but not labelled yet: listed last
     return [c for c, _ in sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 

@@ -7,7 +7,6 @@ and every episode key and line id checked against what the pipeline produced bef
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -31,7 +30,6 @@ MAX_CHANGES = 20_000
 
 def create_app(layout: DataLayout, hosts: list[str], refresher: Refresher | None = None) -> Starlette:
     files = EpisodeFiles(layout)
-    save_lock = threading.Lock()
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
@@ -61,8 +59,7 @@ def create_app(layout: DataLayout, hosts: list[str], refresher: Refresher | None
         body = await request.json()
         episode = files.episode(str(body.get("episode", "")))
         changes = _changes(body.get("changes"))
-        with save_lock:  # one save at a time in this process; the file lock covers other processes
-            result = save(layout, episode, files.predictions(episode), changes)
+        result = save(layout, episode, files.predictions(episode), changes)  # saves are serialised by its file lock
         if refresher:
             refresher.request(episode)
         return JSONResponse({"path": str(result.path), "history": str(result.history or ""), "labelled": result.labelled,
