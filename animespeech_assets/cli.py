@@ -109,8 +109,16 @@ def _selected_keys(select: str | None, job_keys: list | None = None):
 
 def _run(job_name: str, instance, keys, partition: str | None = None) -> list[str]:
     """Execute ``keys`` of a job in this process with the project instance; returns what it materialized."""
-    job = _defs().resolve_job_def(job_name)
-    result = job.execute_in_process(instance=instance, partition_key=partition, asset_selection=keys, raise_on_error=False)
+    from animespeech_assets.defs import run_hygiene
+
+    for note in run_hygiene.reap_dead_runs(instance):
+        print(f"note: {note}", file=sys.stderr)
+    defs = _defs()
+    pools = run_hygiene.pools_of(defs.resolve_assets_def(k) for k in keys)
+    run_hygiene.wait_for_pools(instance, pools, say=lambda line: print(f"note: {line}", file=sys.stderr, flush=True))
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(instance=instance, partition_key=partition, asset_selection=keys,
+                                    tags=run_hygiene.process_tags(), raise_on_error=False)
     done = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":

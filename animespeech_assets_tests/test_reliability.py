@@ -167,3 +167,77 @@ def test_lineage_verify_finds_missing_changed_orphan_and_temporary_files_and_fix
     assert {p: p.read_bytes() for p in human} == human
     assert main(["materialize", "--episode", "ep01", "--select", "episode_audio,transcript"]) == 0
     assert main(["lineage", "verify"]) == 0
+
+
+def _dead_process_tag() -> str:
+    """The process tag of a process that ran and is gone (as after ``kill -9``)."""
+    import psutil
+
+    from animespeech_assets.defs.run_hygiene import PROCESS_TAG
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    started = psutil.Process(child.pid).create_time()
+    child.kill()
+    child.wait()
+    return {PROCESS_TAG: f"{os.uname().nodename}:{child.pid}:{started:.3f}"}
+
+
+def test_a_killed_run_does_not_block_the_gpu_pool_for_later_runs(layout, capsys):
+    """A run killed in a pool="gpu" step leaves it "Started" with the slot claimed; the next CLI run
+    marks it failed, frees the slot and runs (before, it waited forever, spinning a core)."""
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    write_tone_episode(layout, "ep01")
+    assert main(["materialize", "--episode", "ep01", "--select", "episode_audio"]) == 0
+    instance = dg.DagsterInstance.get()
+    killed = DagsterRun(job_name="episode_job", run_id="0" * 8 + "-dead-run", status=dg.DagsterRunStatus.STARTED, tags=_dead_process_tag())
+    instance.add_run(killed)
+    instance.event_log_storage.initialize_concurrency_limit_to_default("gpu")  # as a run's first gpu step does
+    assert instance.event_log_storage.claim_concurrency_slot("gpu", killed.run_id, "transcript", 0).is_claimed
+    capsys.readouterr()
+    assert main(["materialize", "--episode", "ep01", "--select", "transcript"]) == 0
+    err = capsys.readouterr().err
+    assert f"run {killed.run_id} (episode_job) was left unfinished by process" in err
+    assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert killed.run_id not in instance.event_log_storage.get_concurrency_run_ids()
+    assert pq.read_table(layout.output("transcript", "ep01")).column("text").to_pylist() == ["はじめ", "つぎ"]
+
+
+def test_a_run_waits_for_a_live_holder_of_the_pool_and_says_so(layout):
+    import threading
+
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from animespeech_assets.defs.run_hygiene import process_tags, wait_for_pools
+
+    main(["scan"])  # creates the instance
+    instance = dg.DagsterInstance.get()
+    live = DagsterRun(job_name="episode_job", run_id="1" * 8 + "-live-run", status=dg.DagsterRunStatus.STARTED, tags=process_tags())
+    instance.add_run(live)
+    instance.event_log_storage.initialize_concurrency_limit_to_default("gpu")
+    assert instance.event_log_storage.claim_concurrency_slot("gpu", live.run_id, "transcript", 0).is_claimed
+    said = []
+    timer = threading.Timer(1.5, instance.event_log_storage.free_concurrency_slot_for_step, (live.run_id, "transcript"))
+    timer.start()
+    start = time.monotonic()
+    wait_for_pools(instance, {"gpu"}, said.append, poll=0.2)
+    assert time.monotonic() - start >= 1.4
+    assert said == [f"waiting for a free slot of pool 'gpu' (limit 1), held by run {live.run_id} (transcript)"]
+    assert instance.get_run_by_id(live.run_id).status == dg.DagsterRunStatus.STARTED  # a live run is left alone
+
+
+def test_the_next_write_removes_what_a_killed_writer_left_and_keeps_a_live_writers_file(tmp_path):
+    from animespeech_assets.core.storage import write_text
+
+    target = tmp_path / "ep 01[1].json"
+    dead_pid = int(_dead_process_tag()["animespeech/process"].split(":")[1])
+    stale_file = tmp_path / f".{target.name}.{dead_pid}.k3j2.tmp"
+    stale_dir = tmp_path / f".{target.name}.old-{dead_pid}"
+    live_file = tmp_path / f".{target.name}.{os.getpid()}.x9.tmp"
+    other = tmp_path / f".ep 01[1].jsonl.{dead_pid}.a.tmp"  # another file's temporary
+    for p in (stale_file, live_file, other):
+        p.write_text("half")
+    stale_dir.mkdir()
+    write_text('{"ok": 1}', target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, live_file.name, other.name])
+    assert json.loads(target.read_text()) == {"ok": 1}

@@ -1,14 +1,18 @@
 """Atomic writes and content hashes.
 
 Every pipeline-owned file is written to a temporary file in the same folder and renamed into
-place, so a failed or killed run never leaves a half-written file behind.
+place, so a failed or killed run never leaves a half-written file behind. A temporary name carries
+the writer's pid (``.<name>.<pid>.<random>.tmp``): the next write of the same path removes what a
+killed writer left there, and never a live writer's file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -35,12 +39,42 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files and swapped-out folders of ``path`` whose writer is gone."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:(\d+)\..+\.tmp|old-(\d+))$")
+    removed = []
+    for sibling in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        m = pattern.match(sibling.name)
+        if m and not _pid_alive(int(m.group(1) or m.group(2))):
+            if sibling.is_dir():
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:
+                sibling.unlink(missing_ok=True)
+            removed.append(sibling)
+    return removed
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
@@ -57,7 +91,8 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     """Like :func:`atomic_path` for a folder: build it aside, then swap it in."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temporaries(path)
+    tmp_path = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     os.chmod(tmp_path, 0o777 & ~_UMASK)  # mkdtemp makes 0700; others (a training container) must read datasets
     try:
         yield tmp_path

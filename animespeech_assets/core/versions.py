@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from animespeech_assets.core.lineage import UNPARTITIONED
-from animespeech_assets.core.storage import link_or_copy, sha256_file
+from animespeech_assets.core.storage import link_or_copy, remove_stale_temporaries, sha256_file
 
 KEEP_ENV = "ANIMESPEECH_KEEP_VERSIONS"
 DEFAULT_KEEP = 10
@@ -38,7 +38,8 @@ class VersionStore:
         target = self.folder(asset, partition, content_hash)
         if target.exists():
             return target
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        remove_stale_temporaries(target)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.version.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
