@@ -79,9 +79,9 @@ def cmd_scan(args, layout: DataLayout) -> int:
         for t in plan.tracks:
             print(f"  {'*' if t.index in chosen else ' '} {t.describe()}")
         print(f"    audio: {plan.audio.rule}\n    subtitles: {plan.subtitles.rule}")
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
     print(f"{len(found)} episode(s), {len(new)} newly registered", file=sys.stderr)
+    for problem in problems:  # last: the lines a person reads
+        print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 
@@ -139,9 +139,10 @@ def _run(job_name: str, instance, keys, partition: str | None = None) -> list[st
 
 
 def _cause(error) -> str:
-    """The user-facing message of a step failure: the innermost cause, not Dagster's "Error occurred
-    while executing op" wrapper (printed last, so it is the line a person reads)."""
-    while getattr(error, "cause", None) is not None:
+    """The user-facing message of a step failure: the first error in the chain that is not Dagster's
+    "Error occurred while executing op" wrapper (printed last, so it is the line a person reads). Not
+    the innermost: our errors name the file, the library error they wrap does not."""
+    while getattr(error, "cause", None) is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
     message = (error.message or "(no message)").strip().splitlines()[-1]
     return re.sub(r"^(?:\w+\.)+(\w+: )", r"\1", message)  # SubtitleError: ..., not animespeech_assets.ingest....

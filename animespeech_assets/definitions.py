@@ -6,14 +6,14 @@ from animespeech_assets.core.environment import configure_caches
 from animespeech_assets.defs.automation import annotations_sensor, automation_sensor, nightly_refinement
 from animespeech_assets.defs.jobs import ASSETS, character_job, episode_job, shared_job
 from animespeech_assets.defs.resources import default_resources
-from animespeech_assets.defs.sensors import new_episodes_sensor
+from animespeech_assets.defs.sensors import dead_runs_sensor, new_episodes_sensor
 
 configure_caches()
 
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[episode_job, shared_job, character_job],
-    sensors=[new_episodes_sensor, annotations_sensor, automation_sensor],
+    sensors=[new_episodes_sensor, annotations_sensor, automation_sensor, dead_runs_sensor],
     schedules=[nightly_refinement],
     resources=default_resources(),
 )

@@ -20,7 +20,7 @@ def test_definitions_load_and_validate():
     assert {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()} >= {"episode_audio", "transcript"}
     # what users expect to be on is on
     assert {s.name for s in defs.sensors if s.default_status == dg.DefaultSensorStatus.RUNNING} == {
-        "new_episodes_sensor", "annotations_sensor", "automation_sensor",
+        "new_episodes_sensor", "annotations_sensor", "automation_sensor", "dead_runs_sensor",
     }
     (nightly,) = defs.schedules
     assert (nightly.name, nightly.cron_schedule, nightly.default_status) == (

@@ -52,7 +52,8 @@ def test_two_files_for_one_key_block_only_that_key(layout, capsys):
 def test_recognition_that_finds_no_line_is_an_error_and_leaves_nothing(layout, capsys):
     from animespeech_assets.demo.generate import mux
 
-    mux(layout.inputs / "quiet.mkv", np.zeros((48_000, 2), np.float32), [0.0])
+    hiss = np.random.default_rng(0).normal(0, 0.002, (48_000, 2)).astype(np.float32)  # audible, but no speech
+    mux(layout.inputs / "quiet.mkv", hiss, [0.0])
     assert main(["materialize", "--episode", "quiet", "--select", "episode_audio,transcript"]) == 1
     assert "quiet.mkv: speech recognition found no usable line in 1.0 s of audio" in capsys.readouterr().err
     assert not layout.output("transcript", "quiet").exists()
@@ -241,3 +242,23 @@ def test_the_next_write_removes_what_a_killed_writer_left_and_keeps_a_live_write
     write_text('{"ok": 1}', target)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, live_file.name, other.name])
     assert json.loads(target.read_text()) == {"ok": 1}
+
+
+def test_the_daemon_marks_a_killed_cli_run_failed_without_waiting_for_the_next_run(layout):
+    """The UI must not show a killed run as "Started" forever: the dead-runs sensor reaps it."""
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from animespeech_assets.defs.sensors import dead_runs_sensor
+
+    main(["scan"])
+    instance = dg.DagsterInstance.get()
+    killed = DagsterRun(job_name="episode_job", run_id="2" * 8 + "-dead-run", status=dg.DagsterRunStatus.STARTED, tags=_dead_process_tag())
+    instance.add_run(killed)
+    instance.event_log_storage.initialize_concurrency_limit_to_default("gpu")
+    assert instance.event_log_storage.claim_concurrency_slot("gpu", killed.run_id, "speaker_embeddings", 0).is_claimed
+    result = dead_runs_sensor(dg.build_sensor_context(instance=instance))
+    assert f"run {killed.run_id} (episode_job) was left unfinished by process" in result.skip_message
+    assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert killed.run_id not in instance.event_log_storage.get_concurrency_run_ids()
+    again = dead_runs_sensor(dg.build_sensor_context(instance=instance))
+    assert again.skip_message == "no run left behind by a dead process"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 ANALYSIS_SAMPLE_RATE = 16_000
+SILENT_PEAK = 1e-4  # -80 dBFS: a track whose every sample is below this carries no speech (a wrong or blank track)
 
 
 class MediaError(ValueError):
@@ -35,6 +37,21 @@ def _declared_duration(container, stream) -> float | None:
     return None
 
 
+def open_media(path: Path):
+    """``av.open`` with errors that name the file and say what is wrong."""
+    import av
+
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise MediaError(f"{path}: broken symbolic link (points to {os.readlink(path)}, which does not exist)")
+    try:
+        if path.stat().st_size == 0:
+            raise MediaError(f"{path}: the file is empty (0 bytes)")
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(f"{path}: cannot open as a media file ({exc})") from exc
+
+
 def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_index: int | None = None) -> tuple[np.ndarray, SourceAudio]:
     """Decode an audio stream of ``path`` (``stream_index``, default the first) to mono float32 at
     ``sample_rate`` in one pass.
@@ -45,10 +62,7 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_ind
     import av  # FFmpeg bindings; imported here so light modules stay light
 
     path = Path(path)
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise MediaError(f"{path}: cannot open as a media file ({exc})") from exc
+    container = open_media(path)
     with container:
         if not container.streams.audio:
             raise MediaError(f"{path}: no audio stream (streams: {[s.type for s in container.streams]})")
@@ -60,6 +74,9 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_ind
                 raise MediaError(f"{path}: stream #{stream_index} is not an audio stream "
                                  f"(audio streams: {[s.index for s in container.streams.audio]})")
         ctx = stream.codec_context
+        if ctx is None:
+            raise MediaError(f"{path}: audio stream #{stream.index} is in a codec this FFmpeg build has no decoder for; "
+                             "convert the track, e.g. ffmpeg -i IN -map 0 -c copy -c:a flac OUT.mkv")
         source = SourceAudio(
             codec=ctx.name,
             sample_rate=int(ctx.sample_rate or stream.sample_rate or 0),
@@ -93,6 +110,9 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_ind
     if samples.size == 0:
         raise MediaError(f"{path}: the audio stream decodes to no samples")
     duration = samples.size / sample_rate
+    if float(np.abs(samples).max()) < SILENT_PEAK:
+        raise MediaError(f"{path}: audio stream #{source.stream_index} is silent (no sample above -80 dBFS in {duration:.1f} s); "
+                         "if the episode has another audio track, choose it in <stem>.episode.json ({\"audio\": N})")
     declared = source.declared_duration
     if declared and duration < declared - max(0.5, 0.02 * declared):
         raise MediaError(

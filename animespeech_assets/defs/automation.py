@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from animespeech_assets.speakers.references import annotation_fingerprint
+from animespeech_assets.speakers.references import annotation_fingerprint, being_edited
 
 from .planning import reference_code_version, reference_is_current
 from .resources import DataResource
@@ -22,11 +22,20 @@ NIGHTLY_TIMEZONE_ENV = "ANIMESPEECH_TIMEZONE"
     "predictions and everything downstream then refresh through their automation conditions.",
 )
 def annotations_sensor(context: dg.SensorEvaluationContext, data: DataResource):
-    current = annotation_fingerprint(data.layout)
     previous = json.loads(context.cursor) if context.cursor else {}
+    # a file open in a spreadsheet is mid-edit (and may be mid-save): it counts as unchanged until closed
+    current, editing = {}, {}
+    for ep, digest in annotation_fingerprint(data.layout).items():
+        lock = being_edited(data.layout.annotation_file(ep))
+        if lock:
+            editing[ep] = lock
+            digest = previous.get(ep)
+        if digest is not None:
+            current[ep] = digest
     changed = sorted(ep for ep in set(current) | set(previous) if current.get(ep) != previous.get(ep))
     if not changed:
-        return dg.SkipReason("no annotation file changed")
+        open_now = "; ".join(f"{data.layout.annotation_file(ep).name} is open in a spreadsheet ({lock.name})" for ep, lock in sorted(editing.items()))
+        return dg.SkipReason(f"no annotation file changed{': ' + open_now + ', read once it is closed' if open_now else ''}")
     context.update_cursor(json.dumps(current, sort_keys=True))
     if reference_is_current(data.layout):
         return dg.SkipReason(f"annotations of {changed} are already in the reference set")

@@ -8,6 +8,7 @@ from .jobs import EPISODE_ASSET_KEYS, episode_job
 from .partitions import EPISODES, episodes
 from .planning import plan_episode
 from .resources import DataResource, TracksResource
+from .run_hygiene import reap_dead_runs
 
 
 @dg.sensor(
@@ -47,3 +48,16 @@ def _track_tags(context: dg.SensorEvaluationContext, episode, tracks: TracksReso
     subs = plan.subtitles
     where = f"#{subs.track.index} {subs.language}" if subs.track else (subs.external.name if subs.external else "none (speech recognition)")
     return {"animespeech/audio_track": plan.audio.track.describe()[:200], "animespeech/subtitles": f"{subs.kind}: {where}"[:200]}
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed the CLI runs whose process died (kill -9, a crash) and frees the pool slots they held, "
+    "so they do not stay 'Started' in the UI and the gpu pool does not stay blocked.",
+)
+def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    notes = reap_dead_runs(context.instance)
+    for note in notes:
+        context.log.warning(note)
+    return dg.SkipReason("; ".join(notes) or "no run left behind by a dead process")

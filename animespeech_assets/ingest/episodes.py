@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def _scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], dict[str | None, 
     inputs_dir = Path(inputs_dir)
     if not inputs_dir.is_dir():
         return {}, {}
-    files = sorted(p for p in inputs_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    # files, and links to files (a media library linked in); a broken link is a problem of its episode
+    files = sorted(p for p in inputs_dir.iterdir() if (p.is_file() or p.is_symlink() and not p.exists()) and not p.name.startswith("."))
     subtitles: dict[str, list[Path]] = {}
     for p in files:
         if p.suffix.lower() in SUBTITLE_EXTENSIONS:
@@ -68,6 +70,8 @@ def _scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], dict[str | None, 
         key = None
         try:
             key = episode_key(media.stem)
+            if not media.exists():
+                raise EpisodeError(f"{media}: broken symbolic link (points to {os.readlink(media)}, which does not exist)")
             if key in episodes or key in clashing:
                 first = episodes.pop(key).media if key in episodes else "another file"
                 clashing.add(key)
@@ -75,7 +79,7 @@ def _scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], dict[str | None, 
             settings = media.with_name(media.stem + SETTINGS_SUFFIX)
             episodes[key] = EpisodeInputs(key, media, _subtitle_for(media, subtitles), settings if settings.is_file() else None)
         except EpisodeError as exc:
-            problems.setdefault(key, []).append(str(exc))
+            problems.setdefault(key, []).append(str(exc) if key else f"{media}: {exc}")
     return episodes, problems
 
 

@@ -71,6 +71,13 @@ class TranscriptReport:
     not_dialogue: dict[str, int] = field(default_factory=dict)  # events the dialogue rule dropped, by reason
     warnings: list[str] = field(default_factory=list)
 
+    def why_none(self, audio_duration: float, filters: TranscriptFilters) -> str:
+        """Why no cue became a line, in words (for the error when none did)."""
+        parts = [f"{self.dropped_outside_audio} start after the audio ends ({audio_duration:.1f} s)" if self.dropped_outside_audio else "",
+                 f"{self.dropped_empty} have no text once tags and symbols are removed" if self.dropped_empty else "",
+                 f"{self.dropped_short} are shorter than {filters.min_duration} s" if self.dropped_short else ""]
+        return ", ".join(p for p in parts if p) or "no cue survived the filters"
+
 
 TRANSCRIPT_SCHEMA = pa.schema(
     [
@@ -156,7 +163,7 @@ def _checked_cue_blocks(text: str, path: Path, fmt: str) -> str:
     line, the second is dropped (with NOTE / STYLE / REGION blocks)."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for n, line in enumerate(lines, start=1):
-        if "-->" in line and line.strip()[:1].isdigit() and not _TIMING.match(line):
+        if "-->" in line and line.strip()[:1] in tuple("-0123456789") and not _TIMING.match(line):
             raise SubtitleError(f"{path}: line {n}: malformed cue timing {line.strip()!r} "
                                 f"(expected HH:MM:SS{',' if fmt == 'srt' else '.'}mmm --> HH:MM:SS{',' if fmt == 'srt' else '.'}mmm)")
     if fmt != "vtt":
@@ -249,7 +256,7 @@ def transcript_from_cues(cues: list[Cue], dropped: list[DroppedEvent], source_na
     report = TranscriptReport(encoding=encoding, format=fmt, not_dialogue=dict(Counter(d.reason for d in dropped)))
     table = build_transcript(cues, audio_duration, filters, report, source=source)
     if table.num_rows == 0:
-        raise SubtitleError(f"{source_name}: none of its {report.cues} dialogue cues is usable speech ({report})")
+        raise SubtitleError(f"{source_name}: none of its {report.cues} dialogue cues is usable speech: {report.why_none(audio_duration, filters)}")
     return table, report
 
 

@@ -72,21 +72,17 @@ class Track:
 
 def probe(path: Path) -> list[Track]:
     """The audio and subtitle tracks of a media file, in stream order (PyAV; nothing is decoded)."""
-    import av
+    from animespeech_assets.core.audio import open_media
 
-    from animespeech_assets.core.audio import MediaError
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise MediaError(f"{path}: cannot open as a media file ({exc})") from exc
+    container = open_media(path)
     with container:
         tracks = []
         for s in container.streams:
             if s.type not in ("audio", "subtitle"):
                 continue
             disposition = int(s.disposition)
-            tracks.append(Track(s.index, s.type, s.codec_context.name, language(s.metadata.get("language")),
+            codec = s.codec_context.name if s.codec_context is not None else "unknown"  # no decoder in this FFmpeg
+            tracks.append(Track(s.index, s.type, codec, language(s.metadata.get("language")),
                                 s.metadata.get("title", ""), bool(disposition & 0x1), bool(disposition & 0x40),
                                 int(getattr(s.codec_context, "channels", 0) or 0) if s.type == "audio" else 0))
     return tracks

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from animespeech_assets.core.naming import EpisodeError, character_key
 from animespeech_assets.core.textio import TextFileError, read_text
 
 COLUMNS = ("line_id", "start", "end", "character", "text")
@@ -68,6 +69,11 @@ def read_annotations(path: Path) -> list[Annotation]:
         character = row.get("character", "")
         if not character:
             continue
+        try:
+            character_key(character)
+        except EpisodeError:
+            raise AnnotationError(f"{path}: row {n}: the character name {character!r} leaves no usable name for its dataset "
+                                  "(give letters or digits)") from None
         try:
             start = float(row["start"]) if by_time and row.get("start") else None
             end = float(row["end"]) if by_time and row.get("end") else None

@@ -87,6 +87,15 @@ def reference_is_current(layout: DataLayout, code_version: str) -> bool:
     return current == {(i["path"], i["data_version"]) for i in record["inputs"]}
 
 
+def being_edited(path: Path) -> Path | None:
+    """The lock file a spreadsheet keeps beside ``path`` while it has the file open (LibreOffice:
+    ``.~lock.<name>#``; Excel: ``~$<name>``), or None."""
+    for lock in (path.with_name(f".~lock.{path.name}#"), path.with_name(f"~${path.name}")):
+        if lock.exists():
+            return lock
+    return None
+
+
 def annotation_fingerprint(layout: DataLayout) -> dict[str, str]:
     """sha256 of every annotation file, by episode (the annotations sensor's cursor)."""
     return {s.episode: sha256_file(s.annotations) for s in reference_sources(layout)}
