@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -107,48 +106,13 @@ def _selected_keys(select: str | None, job_keys: list | None = None):
     return [k for k in job_keys if k in keys]
 
 
-def _run(job_name: str, instance, keys, partition: str | None = None) -> list[str]:
-    """Execute ``keys`` of a job in this process with the project instance; returns what it materialized."""
-    from animespeech_assets.defs import run_hygiene
+def _run(job_name: str, instance, keys, partition: str | None = None, force: bool = False) -> list[str]:
+    from animespeech_assets.defs.execute import run_assets
 
-    for note in run_hygiene.reap_dead_runs(instance):
-        print(f"note: {note}", file=sys.stderr)
-    defs = _defs()
-    pools = run_hygiene.pools_of(defs.resolve_assets_def(k) for k in keys)
-    run_hygiene.wait_for_pools(instance, pools, say=lambda line: print(f"note: {line}", file=sys.stderr, flush=True))
-    job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(instance=instance, partition_key=partition, asset_selection=keys,
-                                    tags=run_hygiene.process_tags(), raise_on_error=False)
-    done = []
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            mat = event.step_materialization_data.materialization
-            path = mat.metadata.get("path")
-            done.append(mat.asset_key.to_user_string())
-            where = f" [{partition}]" if partition else ""
-            print(f"materialized {mat.asset_key.to_user_string()}{where} -> {path.value if path else ''}")
-    if not result.success:
-        messages = [
-            f"{ev.step_key}: {_cause(ev.event_specific_data.error)}"
-            for ev in result.all_events
-            if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data and ev.event_specific_data.error
-        ]
-        target = f"{job_name} [{partition}]" if partition else job_name
-        raise CliError(f"run {result.run_id} failed for {target}:\n" + "\n".join(messages))
-    return done
+    return run_assets(_defs(), job_name, instance, keys, partition, force)
 
 
-def _cause(error) -> str:
-    """The user-facing message of a step failure: the first error in the chain that is not Dagster's
-    "Error occurred while executing op" wrapper (printed last, so it is the line a person reads). Not
-    the innermost: our errors name the file, the library error they wrap does not."""
-    while getattr(error, "cause", None) is not None and (error.cls_name or "").startswith("Dagster"):
-        error = error.cause
-    message = (error.message or "(no message)").strip().splitlines()[-1]
-    return re.sub(r"^(?:\w+\.)+(\w+: )", r"\1", message)  # SubtitleError: ..., not animespeech_assets.ingest....
-
-
-def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
+def prepare_shared(instance, layout: DataLayout, force: bool = False) -> set[tuple[str, str]]:
     """Bring the reference set up to date: embed every labelled episode that has no embeddings yet,
     then rebuild the reference set if its inputs changed. Returns the (asset, episode) pairs done."""
     from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS, UNLABELLED_ASSET_KEYS
@@ -158,15 +122,16 @@ def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
     done: set[tuple[str, str]] = set()
     for episode in episodes_to_embed_first(layout, set(discover(layout.inputs))):
         register_episodes(instance, [episode])
-        done |= {(name, episode) for name in _run("episode_job", instance, UNLABELLED_ASSET_KEYS, episode)}
-    if not reference_is_current(layout):
-        _run("shared_job", instance, SHARED_ASSET_KEYS)
+        done |= {(name, episode) for name in _run("episode_job", instance, UNLABELLED_ASSET_KEYS, episode, force)}
+    if force or not reference_is_current(layout):
+        done |= {(name, "") for name in _run("shared_job", instance, SHARED_ASSET_KEYS, force=True)}  # current: decided here
     return done
 
 
-def materialize_episode(episode: str, select: str | None = None) -> None:
+def materialize_episode(episode: str, select: str | None = None, force: bool = False) -> None:
     """Register ``episode`` if needed and run the selected per-episode assets for it, bringing the
-    shared (non-partitioned) assets they read up to date first (as the run planner says)."""
+    shared (non-partitioned) assets they read up to date first (as the run planner says). What is
+    up to date is skipped unless ``force``."""
     from animespeech_assets.core.naming import check_key
     from animespeech_assets.defs.planning import plan_episode
     from animespeech_assets.ingest.episodes import find_episode
@@ -183,16 +148,16 @@ def materialize_episode(episode: str, select: str | None = None) -> None:
             f"character in {layout.annotations}/<episode>.csv (columns start,end,character or line_id,character) and run again",
             file=sys.stderr,
         )
-    done = set(_run("episode_job", instance, plan.first, episode)) if plan.first else set()
+    done = set(_run("episode_job", instance, plan.first, episode, force)) if plan.first else set()
     if plan.then:
         # other labelled episodes' embeddings and the reference set, then what reads it
-        done |= {name for name, ep in prepare_shared(instance, layout) if ep == episode}
+        done |= {name for name, ep in prepare_shared(instance, layout, force) if ep == episode}
         rest = [k for k in plan.then if k.to_user_string() not in done]
         if rest:
-            _run("episode_job", instance, rest, episode)
+            _run("episode_job", instance, rest, episode, force)
 
 
-def materialize_characters(keys: Sequence[str] | None = None, select: str | None = None) -> None:
+def materialize_characters(keys: Sequence[str] | None = None, select: str | None = None, force: bool = False) -> None:
     """Run the per-character assets (datasets, adapter, TTS samples) for ``keys`` (default: every
     registered character)."""
     from animespeech_assets.defs.jobs import CHARACTER_ASSET_KEYS
@@ -205,7 +170,7 @@ def materialize_characters(keys: Sequence[str] | None = None, select: str | None
         if key not in known:
             raise CliError(f"unknown character {key!r}; characters of the reference set: {', '.join(known) or 'none yet'}")
         if selected:
-            _run("character_job", instance, selected, key)
+            _run("character_job", instance, selected, key, force)
 
 
 def cmd_materialize(args, layout: DataLayout) -> int:
@@ -217,9 +182,9 @@ def cmd_materialize(args, layout: DataLayout) -> int:
         names = ", ".join(k.to_user_string() for k in EPISODE_ASSET_KEYS + CHARACTER_ASSET_KEYS)
         raise CliError(f"--select {args.select!r} names no per-episode or per-character asset ({names})")
     if args.episode:
-        materialize_episode(args.episode, args.select)
+        materialize_episode(args.episode, args.select, args.force)
     if args.character:
-        materialize_characters(None if args.character == "all" else [args.character], args.select)
+        materialize_characters(None if args.character == "all" else [args.character], args.select, args.force)
     return 0
 
 
@@ -301,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--episode", help="episode key (the input file's sanitised stem)")
     s.add_argument("--character", help="also build this character's datasets from all episodes ('all': every character)")
     s.add_argument("--select", help="assets to run: comma-separated names or Dagster selection syntax (default: all of the episode's / character's)")
+    s.add_argument("--force", action="store_true", help="run the selected assets even where they are up to date")
     s.set_defaults(func=cmd_materialize)
 
     lineage_commands.add_parser(sub)
@@ -330,11 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from animespeech_assets.core.audio import MediaError
     from animespeech_assets.core.naming import EpisodeError
     from animespeech_assets.core.textio import TextFileError
+    from animespeech_assets.defs.execute import RunFailed
     from animespeech_assets.provenance.why import WhyError
 
     try:
         return args.func(args, layout)
-    except (CliError, EpisodeError, MediaError, TextFileError, WhyError) as exc:
+    except (CliError, EpisodeError, MediaError, TextFileError, WhyError, RunFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

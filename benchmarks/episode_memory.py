@@ -98,7 +98,7 @@ def main() -> int:
             assets = [a for a in assets if a in LONG120_ASSETS]
         rows = []
         for asset in assets:
-            rc, took, rss, err = peak_rss(cli + ["materialize", "--episode", name, "--select", asset], env)
+            rc, took, rss, err = peak_rss(cli + ["materialize", "--episode", name, "--select", asset, "--force"], env)
             rows.append({"asset": asset, "exit": rc, "seconds": round(took, 1), "peak_rss_gb": round(rss / 2**30, 3),
                          **({"error": err} if rc else {})})
             print(f"{name:8s} {asset:22s} exit {rc}  {took:6.1f} s  peak RSS {rss / 2**30:5.2f} GB", flush=True)

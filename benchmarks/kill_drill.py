@@ -110,7 +110,7 @@ def running_step(home: Path, before: set[str]) -> str:
 
 
 def materialize(env: dict, kill_after: float | None = None) -> tuple[int, float, str]:
-    cmd = [sys.executable, "-m", "animespeech_assets.cli", "materialize", "--episode", EPISODE]
+    cmd = [sys.executable, "-m", "animespeech_assets.cli", "materialize", "--episode", EPISODE, "--force"]  # every run does all the work
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if kill_after is not None:
@@ -126,6 +126,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--at", help="comma-separated kill moments as fractions of a whole run (instead of random ones), e.g. 0.4,0.7")
     p.add_argument("--work", type=Path, help="working folder (default: a new temporary one, removed afterwards)")
     p.add_argument("--output", type=Path, default=RESULTS / "kill_drill.json")
     args = p.parse_args()
@@ -151,11 +152,11 @@ def main() -> int:
         if rc != 0:
             print(err[-3000:], file=sys.stderr)
             raise SystemExit(f"an unkilled run failed with exit status {rc}")
-    print(f"a whole run takes {whole:.1f} s; killing {args.kills} runs at random moments of it", flush=True)
     rng = random.Random(args.seed)
+    moments = [float(f) * whole for f in args.at.split(",")] if args.at else [rng.uniform(0.5, whole) for _ in range(args.kills)]
+    print(f"a whole run takes {whole:.1f} s; killing {len(moments)} runs, at {', '.join(f'{t:.1f}' for t in moments)} s", flush=True)
     kills = []
-    for n in range(args.kills):
-        at = rng.uniform(0.5, whole)
+    for n, at in enumerate(moments):
         before = {r.run_id for r in runs(home)}
         rc_killed, _, _ = materialize(env, kill_after=at)
         step = running_step(home, before)
@@ -168,7 +169,7 @@ def main() -> int:
         kills.append({"kill_at_s": round(at, 2), "killed": rc_killed == -signal.SIGKILL, "running": step, "after_kill": after_kill,
                       "next_run_exit": rc_next, "next_run_s": round(took, 1), "after_next_run": after_next,
                       "killed_runs_left_started": left_started, "ok": ok, **({"next_run_error": err[-2000:]} if rc_next else {})})
-        print(f"kill {n + 1:2d}/{args.kills} at {at:5.1f} s ({step}): {after_kill['files_checked']} files, "
+        print(f"kill {n + 1:2d}/{len(moments)} at {at:5.1f} s ({step}): {after_kill['files_checked']} files, "
               f"{len(after_kill['partial'])} partial, {len(after_kill['missing']) + len(after_kill['changed'])} lineage problems, "
               f"{after_kill['temporary_left']} temporaries left; next run exit {rc_next} in {took:.1f} s, "
               f"verify {'clean' if not any(after_next[k] for k in ('missing', 'changed', 'temporary_left', 'orphans')) else 'NOT clean'}"

@@ -56,12 +56,17 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     for sibling in path.parent.glob(f".{glob.escape(path.name)}.*"):
         m = pattern.match(sibling.name)
         if m and not _pid_alive(int(m.group(1) or m.group(2))):
-            if sibling.is_dir():
-                shutil.rmtree(sibling, ignore_errors=True)
-            else:
-                sibling.unlink(missing_ok=True)
+            remove(sibling)
             removed.append(sibling)
     return removed
+
+
+def remove(path: Path) -> None:
+    """Remove a file or a folder (with what is in it); nothing if it is gone already."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _temp_prefix(path: Path) -> str:

@@ -19,7 +19,7 @@ from animespeech_assets.speakers.statuses import DATASET_STATUSES
 
 from .automation_conditions import REFRESH
 from .ingest import transcript
-from .materialize import Materialization, check
+from .materialize import READS_ANNOTATIONS, READS_AUDIO, Materialization, check
 from .partitions import characters, episodes
 from .resources import DataResource, TracksResource
 from .speakers import character_predictions, reference_set
@@ -45,6 +45,7 @@ def _character(m: Materialization) -> str:
 
 
 @dg.asset(
+    tags=READS_ANNOTATIONS,
     **PER_EPISODE,
     deps=[character_predictions, transcript],
     code_version="3",
@@ -140,6 +141,7 @@ class CharacterClipsConfig(dg.Config):
 
 
 @dg.asset(
+    tags=READS_AUDIO,
     **PER_EPISODE,
     deps=[annotated_lines],
     code_version="2",

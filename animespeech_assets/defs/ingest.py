@@ -12,12 +12,13 @@ from animespeech_assets.ingest.recognition import Segmentation, recognise_cues
 from animespeech_assets.ingest.subtitles import TranscriptFilters, check_transcript, summarise
 from animespeech_assets.ingest.tracks import whisper_language
 
-from .materialize import Materialization, check, table_preview
+from .materialize import READS_AUDIO, READS_SUBTITLES, Materialization, check, table_preview
 from .partitions import episodes
 from .resources import DataResource, SpeechRecognizerResource, TracksResource
 
 
 @dg.asset(
+    tags=READS_AUDIO,
     partitions_def=episodes,
     group_name="ingest",
     code_version="2",
@@ -59,6 +60,7 @@ class TranscriptConfig(dg.Config):
 
 
 @dg.asset(
+    tags=READS_SUBTITLES,
     partitions_def=episodes,
     deps=[episode_audio],
     group_name="ingest",

@@ -31,6 +31,13 @@ from animespeech_assets.core.versions import VersionStore
 
 from .resources import DataResource
 
+# Which of the episode's human-owned files an asset reads (an asset tag, kinds joined by "."): a file
+# of such a kind that appears after the asset ran makes it out of date (defs/planning.split_current)
+READS = "animespeech/reads"
+READS_AUDIO = {READS: "media.settings"}  # the media file and <stem>.episode.json
+READS_SUBTITLES = {READS: "media.subtitles.settings"}  # and an external subtitle file
+READS_ANNOTATIONS = {READS: "annotations"}  # data/annotations/<episode>.csv
+
 
 class Materialization:
     def __init__(self, context: dg.AssetExecutionContext, data: DataResource):

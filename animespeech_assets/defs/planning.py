@@ -71,3 +71,35 @@ def episodes_to_embed_first(layout: DataLayout, known: set[str]) -> list[str]:
     """Labelled episodes (among ``known`` inputs) whose embeddings are missing: the reference set
     cannot use their labels until they are embedded."""
     return [s.episode for s in references.reference_sources(layout) if not s.embeddings.exists() and s.episode in known]
+
+
+
+def split_current(layout: DataLayout, keys: list[dg.AssetKey], partition: str | None) -> tuple[dict[dg.AssetKey, str], list[dg.AssetKey]]:
+    """``keys`` (in graph order) split into those to run, each with why, and those up to date
+    (:func:`provenance.freshness.stale_reason`). An asset downstream of one that runs runs too."""
+    from animespeech_assets.core.lineage import UNPARTITIONED, Ledger
+    from animespeech_assets.core.naming import EpisodeError
+    from animespeech_assets.ingest.episodes import find_episode
+    from animespeech_assets.provenance.freshness import newest_records, stale_reason
+
+    from .materialize import READS
+
+    human: dict[str, list] = {}
+    if partition:
+        try:
+            ep = find_episode(layout.inputs, partition)
+            human = {"media": [ep.media], "subtitles": [ep.subtitles], "settings": [ep.settings], "annotations": [layout.annotation_file(partition)]}
+        except EpisodeError:
+            pass  # a character partition: no human files of its own
+    newest = newest_records(Ledger(layout.lineage))
+    by_key = {k: a for a in ASSETS for k in a.keys}
+    run: dict[dg.AssetKey, str] = {}
+    for key in keys:
+        assets_def = by_key[key]
+        upstream = [d for d in assets_def.asset_deps[key] if d in run]
+        reason = f"{upstream[0].to_user_string()} runs first" if upstream else stale_reason(
+            newest.get((key.to_user_string(), partition or UNPARTITIONED)), assets_def.code_versions_by_key.get(key) or "",
+            newest, [p for kind in assets_def.tags_by_key[key].get(READS, "").split(".") for p in human.get(kind, []) if p])
+        if reason:
+            run[key] = reason
+    return run, [k for k in keys if k not in run]

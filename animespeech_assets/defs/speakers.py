@@ -19,7 +19,7 @@ from animespeech_assets.speakers.knn import Reference
 
 from .automation_conditions import REFRESH
 from .ingest import episode_audio, transcript
-from .materialize import Materialization, check, png
+from .materialize import READS_ANNOTATIONS, Materialization, check, png
 from .partitions import CHARACTERS, episodes
 from .resources import DataResource, SpeakerEncoderResource
 
@@ -97,6 +97,7 @@ class PredictionConfig(dg.Config):
 
 
 @dg.asset(
+    tags=READS_ANNOTATIONS,
     automation_condition=REFRESH,
     partitions_def=episodes,
     deps=[speaker_embeddings, transcript, reference_set],

@@ -11,13 +11,12 @@ of an interrupted save) and never a kept version.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from animespeech_assets.core.layout import DataLayout
 from animespeech_assets.core.lineage import Ledger
-from animespeech_assets.core.storage import sha256_file
+from animespeech_assets.core.storage import remove, sha256_file
 
 PIPELINE_FOLDERS = ("assets", "exports", "review")
 _TEMP = re.compile(r"^\..+(\.tmp|\.old-\d+)$")
@@ -80,10 +79,7 @@ def fix(report: VerifyReport) -> list[Path]:
     """Remove the orphans and temporary files of ``report``; returns what was removed."""
     removed = []
     for path in report.orphans + report.temporary:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        remove(path)
         removed.append(path)
     return removed
 

@@ -1,0 +1,97 @@
+"""Later runs reuse what is up to date: the CLI skips an asset whose code version, inputs and
+outputs are unchanged, and reruns exactly what a changed file or code version makes stale."""
+
+import dagster as dg
+import pytest
+
+from animespeech_assets.cli import main
+from animespeech_assets.core.lineage import Ledger
+from animespeech_assets.provenance.freshness import newest_records, stale_reason
+
+from .conftest import write_tone_episode
+
+TEXT = ["materialize", "--episode", "ep01", "--select", "episode_audio,transcript"]
+
+
+def materialized(out: str) -> list[str]:
+    return [line.split()[1] for line in out.splitlines() if line.startswith("materialized ")]
+
+
+def skipped(out: str) -> list[str]:
+    return [line.split()[3] for line in out.splitlines() if line.startswith("up to date: ")]
+
+
+def test_a_second_run_skips_what_is_up_to_date_and_a_changed_file_reruns_only_what_reads_it(layout, capsys):
+    write_tone_episode(layout, "ep01")
+    assert main(TEXT) == 0
+    assert materialized(capsys.readouterr().out) == ["episode_audio", "transcript"]
+    records = len(Ledger(layout.lineage).records())
+    runs = len(dg.DagsterInstance.get().get_runs())
+
+    assert main(TEXT) == 0
+    out = capsys.readouterr().out
+    assert materialized(out) == [] and skipped(out) == ["episode_audio", "transcript"]
+    assert len(Ledger(layout.lineage).records()) == records and len(dg.DagsterInstance.get().get_runs()) == runs  # no run at all
+
+    layout.annotation_file("ep01").write_text("line_id,character\n1,A\n", encoding="utf-8")  # neither reads labels
+    assert main(TEXT) == 0
+    assert skipped(capsys.readouterr().out) == ["episode_audio", "transcript"]
+
+    srt = layout.inputs / "ep01.srt"
+    srt.write_text(srt.read_text(encoding="utf-8").replace("つぎ", "つぎは"), encoding="utf-8")
+    assert main(TEXT) == 0
+    out = capsys.readouterr().out
+    assert materialized(out) == ["transcript"] and skipped(out) == ["episode_audio"]
+    assert f"transcript [ep01]: {srt} changed" in out
+
+    (layout.inputs / "ep01.episode.json").write_text('{"audio": 1}', encoding="utf-8")  # a new settings file: both read it
+    assert main(TEXT) == 0
+    assert materialized(capsys.readouterr().out) == ["episode_audio", "transcript"]
+
+    assert main(TEXT + ["--force"]) == 0
+    assert materialized(capsys.readouterr().out) == ["episode_audio", "transcript"]
+
+
+def test_an_output_changed_or_removed_behind_the_pipelines_back_is_made_again(layout, capsys):
+    write_tone_episode(layout, "ep01")
+    assert main(TEXT) == 0
+    transcript = layout.output("transcript", "ep01")
+    transcript.write_bytes(transcript.read_bytes() + b"x")
+    capsys.readouterr()
+    assert main(TEXT) == 0
+    out = capsys.readouterr().out
+    assert materialized(out) == ["transcript"] and f"{transcript} changed since it was written" in out
+    layout.output("episode_audio", "ep01").unlink()
+    assert main(TEXT) == 0
+    assert materialized(capsys.readouterr().out) == ["episode_audio", "transcript"]  # and what reads it
+
+
+def test_a_new_code_version_or_a_newer_upstream_makes_a_record_stale(layout):
+    write_tone_episode(layout, "ep01")
+    assert main(TEXT) == 0
+    newest = newest_records(Ledger(layout.lineage))
+    record = newest[("transcript", "ep01")]
+    assert stale_reason(record, record["code_version"], newest) is None
+    assert stale_reason(record, "99", newest) == f"code version {record['code_version']} -> 99"
+    older_audio = {**newest, ("episode_audio", "ep01"): {**newest[("episode_audio", "ep01")], "content_hash": "0" * 64}}
+    assert stale_reason(record, record["code_version"], older_audio) == "episode_audio [ep01] has a newer version"
+    assert stale_reason(None, "1", newest) == "never materialized"
+
+
+@pytest.mark.models
+def test_labelling_an_episode_reruns_its_predictions_and_not_its_audio_transcript_or_embeddings(layout, capsys):
+    write_tone_episode(layout, "ep01")
+    layout.annotation_file("ep01").write_text("line_id,character\n1,A\n", encoding="utf-8")
+    write_tone_episode(layout, "ep02")
+    layout.annotation_file("ep02").write_text("line_id,character\n2,B\n", encoding="utf-8")
+    for ep in ("ep01", "ep02"):
+        assert main(["materialize", "--episode", ep, "--select", "episode_audio,transcript,speaker_embeddings,character_predictions"]) == 0
+    capsys.readouterr()
+    assert main(["materialize", "--episode", "ep02", "--select", "episode_audio,transcript,speaker_embeddings,character_predictions"]) == 0
+    out = capsys.readouterr().out
+    assert materialized(out) == [] and skipped(out) == ["episode_audio", "transcript", "speaker_embeddings", "character_predictions"]
+    layout.annotation_file("ep02").write_text("line_id,character\n2,B\n1,A\n", encoding="utf-8")
+    assert main(["materialize", "--episode", "ep02", "--select", "episode_audio,transcript,speaker_embeddings,character_predictions"]) == 0
+    out = capsys.readouterr().out
+    assert materialized(out) == ["reference_set", "character_predictions"]
+    assert skipped(out) == ["episode_audio", "transcript", "speaker_embeddings"]
