@@ -6,6 +6,7 @@ import pytest
 
 from animespeech_assets.cli import main
 from animespeech_assets.core.lineage import Ledger
+from animespeech_assets.defs.planning import split_current
 from animespeech_assets.provenance.freshness import newest_records, stale_reason
 
 from .conftest import write_tone_episode
@@ -62,8 +63,12 @@ def test_an_output_changed_or_removed_behind_the_pipelines_back_is_made_again(la
     out = capsys.readouterr().out
     assert materialized(out) == ["transcript"] and f"{transcript} changed since it was written" in out
     layout.output("episode_audio", "ep01").unlink()
+    # whatever reads an asset that runs runs too, in whatever order the keys come
+    to_run, current = split_current(layout, [dg.AssetKey("transcript"), dg.AssetKey("episode_audio")], "ep01")
+    assert to_run == {dg.AssetKey("transcript"): "episode_audio runs first",
+                      dg.AssetKey("episode_audio"): f"{layout.output('episode_audio', 'ep01')} is missing"} and current == []
     assert main(TEXT) == 0
-    assert materialized(capsys.readouterr().out) == ["episode_audio", "transcript"]  # and what reads it
+    assert materialized(capsys.readouterr().out) == ["episode_audio", "transcript"]
 
 
 def test_a_new_code_version_or_a_newer_upstream_makes_a_record_stale(layout):

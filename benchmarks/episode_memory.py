@@ -72,6 +72,7 @@ def main() -> int:
 
     from animespeech_assets.core.environment import configure_caches
     from animespeech_assets.core.layout import DataLayout
+    from animespeech_assets.definitions import defs
     from animespeech_assets.defs.jobs import EPISODE_ASSET_KEYS
     from animespeech_assets.demo.generate import generate_episode
     from animespeech_assets.demo.script import EPISODES
@@ -93,7 +94,8 @@ def main() -> int:
     cli = [sys.executable, "-m", "animespeech_assets.cli"]
     results = {}
     for name, seconds in inputs.items():
-        assets = [k.to_user_string() for k in EPISODE_ASSET_KEYS]
+        graph_order = defs.resolve_asset_graph().toposorted_asset_keys
+        assets = [k.to_user_string() for k in graph_order if k in EPISODE_ASSET_KEYS]  # each asset's inputs made by an earlier process
         if name == "long120":
             assets = [a for a in assets if a in LONG120_ASSETS]
         rows = []

@@ -75,7 +75,7 @@ def episodes_to_embed_first(layout: DataLayout, known: set[str]) -> list[str]:
 
 
 def split_current(layout: DataLayout, keys: list[dg.AssetKey], partition: str | None) -> tuple[dict[dg.AssetKey, str], list[dg.AssetKey]]:
-    """``keys`` (in graph order) split into those to run, each with why, and those up to date
+    """``keys`` split into those to run, each with why, and those up to date
     (:func:`provenance.freshness.stale_reason`). An asset downstream of one that runs runs too."""
     from animespeech_assets.core.lineage import UNPARTITIONED, Ledger
     from animespeech_assets.core.naming import EpisodeError
@@ -93,13 +93,19 @@ def split_current(layout: DataLayout, keys: list[dg.AssetKey], partition: str | 
             pass  # a character partition: no human files of its own
     newest = newest_records(Ledger(layout.lineage))
     by_key = {k: a for a in ASSETS for k in a.keys}
-    run: dict[dg.AssetKey, str] = {}
+    why: dict[dg.AssetKey, str] = {}
     for key in keys:
         assets_def = by_key[key]
-        upstream = [d for d in assets_def.asset_deps[key] if d in run]
-        reason = f"{upstream[0].to_user_string()} runs first" if upstream else stale_reason(
-            newest.get((key.to_user_string(), partition or UNPARTITIONED)), assets_def.code_versions_by_key.get(key) or "",
-            newest, [p for kind in assets_def.tags_by_key[key].get(READS, "").split(".") for p in human.get(kind, []) if p])
+        files = [p for kind in assets_def.tags_by_key[key].get(READS, "").split(".") for p in human.get(kind, []) if p]
+        reason = stale_reason(newest.get((key.to_user_string(), partition or UNPARTITIONED)), assets_def.code_versions_by_key.get(key) or "",
+                              newest, files)
         if reason:
-            run[key] = reason
-    return run, [k for k in keys if k not in run]
+            why[key] = reason
+    grew = True
+    while grew:  # whatever reads an asset that runs runs too (its input is about to change)
+        grew = False
+        for key in keys:
+            upstream = [d for d in by_key[key].asset_deps[key] if d in why]
+            if key not in why and upstream:
+                why[key], grew = f"{upstream[0].to_user_string()} runs first", True
+    return {k: why[k] for k in keys if k in why}, [k for k in keys if k not in why]
