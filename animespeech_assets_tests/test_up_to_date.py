@@ -100,3 +100,21 @@ def test_labelling_an_episode_reruns_its_predictions_and_not_its_audio_transcrip
     out = capsys.readouterr().out
     assert materialized(out) == ["reference_set", "character_predictions"]
     assert skipped(out) == ["episode_audio", "transcript", "speaker_embeddings"]
+
+
+def test_a_dataset_over_every_episode_is_out_of_date_when_an_episode_is_added(tmp_path):
+    from datetime import UTC, datetime
+
+    from animespeech_assets.core.storage import sha256_file
+
+    out = tmp_path / "train.jsonl"
+    out.write_text("{}\n")
+    turns = {("dialogue_turns", ep): {"asset": "dialogue_turns", "partition": ep, "content_hash": ep * 8} for ep in ("ep1", "ep2")}
+    record = {"asset": "dialogue_dataset", "partition": "Sakura", "code_version": "2", "outputs": [str(out)],
+              "content_hash": sha256_file(out), "started_at": datetime.now(UTC),
+              "inputs": [{"asset": "dialogue_turns", "partition": ep, "data_version": ep * 8, "path": f"/x/{ep}.parquet"} for ep in ("ep1", "ep2")]}
+    assert stale_reason(record, "2", turns) is None
+    with_ep3 = {**turns, ("dialogue_turns", "ep3"): {"asset": "dialogue_turns", "partition": "ep3", "content_hash": "ep3" * 8}}
+    assert stale_reason(record, "2", with_ep3) == "dialogue_turns [ep3] is new"
+    other_asset = {**turns, ("transcript", "ep3"): {"asset": "transcript", "partition": "ep3", "content_hash": "t" * 8}}
+    assert stale_reason(record, "2", other_asset) is None

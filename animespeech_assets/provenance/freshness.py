@@ -2,8 +2,9 @@
 
 Up to date means the newest lineage record was made by the current code version, its outputs are on
 disk with the recorded content hash, every input it read is still the version it read (a human file
-with the same sha256, an upstream asset whose newest record has the same content hash), and no human
-file of the episode appeared since it ran (a new annotation or settings file). Run configuration
+with the same sha256, an upstream asset whose newest record has the same content hash), no human
+file of the episode appeared since it ran (a new annotation or settings file), and an asset that
+combines the partitions of another (a character's dataset over every episode) has read them all. Run configuration
 chosen in the launchpad is not compared: ``--force`` reruns what was made with other settings.
 """
 
@@ -52,6 +53,16 @@ def stale_reason(record: dict | None, code_version: str, newest: Mapping[tuple[s
         upstream = newest.get((inp["asset"], inp["partition"]))
         if upstream is None or upstream["content_hash"] != inp["data_version"]:
             return f"{inp['asset']} [{inp['partition']}] has a newer version"
+    # an asset that combines partitions of another (a character's dataset: every episode's turns)
+    # is out of date when that asset has a partition it did not read
+    combined: dict[str, set[str]] = {}
+    for inp in record["inputs"]:
+        if inp["asset"] and inp["partition"] != record["partition"]:
+            combined.setdefault(inp["asset"], set()).add(inp["partition"])
+    for asset, partitions in combined.items():
+        new = sorted(p for (a, p) in newest if a == asset and p not in partitions)
+        if new:
+            return f"{asset} [{new[0]}] is new"
     started = record["started_at"]
     started = started if started.tzinfo else started.replace(tzinfo=UTC)
     for path in human_files:  # a file it did not read that is newer than the run (ctime: copies and renames count)
