@@ -241,7 +241,10 @@ def cmd_demo(args, layout: DataLayout) -> int:
     from animespeech_assets.demo.generate import generate_demo
     from animespeech_assets.demo.script import EPISODES
 
-    made = generate_demo(layout, seed=args.seed, force=args.regenerate)
+    # on a terminal the progress line redraws; elsewhere (a CI log) a line every 15 s says how far it is
+    say = None if sys.stderr.isatty() else (lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"demo: making the episodes in {layout.inputs} if missing (Kokoro speech synthesis, a few minutes on a CPU)", file=sys.stderr)
+    made = generate_demo(layout, seed=args.seed, force=args.regenerate, log=say)
     print(f"demo episodes in {layout.inputs}: {', '.join(EPISODES)} ({'generated ' + ', '.join(made) if made else 'already there'})")
     for episode in EPISODES:
         materialize_episode(episode)

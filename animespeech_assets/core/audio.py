@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from animespeech_assets.core.progress import Progress
 
 ANALYSIS_SAMPLE_RATE = 16_000
 SILENT_PEAK = 1e-4  # -80 dBFS: a track whose every sample is below this carries no speech (a wrong or blank track)
@@ -52,9 +55,10 @@ def open_media(path: Path):
         raise MediaError(f"{path}: cannot open as a media file ({exc})") from exc
 
 
-def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_index: int | None = None) -> tuple[np.ndarray, SourceAudio]:
+def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_index: int | None = None,
+                 log: Callable[[str], None] | None = None) -> tuple[np.ndarray, SourceAudio]:
     """Decode an audio stream of ``path`` (``stream_index``, default the first) to mono float32 at
-    ``sample_rate`` in one pass.
+    ``sample_rate`` in one pass, with progress (on a terminal, and to ``log`` now and then).
 
     Raises :class:`MediaError` naming the file when it cannot be opened, has no audio stream,
     is corrupt, or decodes to clearly less audio than its container declares (truncated).
@@ -90,8 +94,10 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_ind
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=sample_rate)
         chunks: list[np.ndarray] = []
         decoded = 0
+        progress = Progress(f"decoding {path.name}", source.declared_duration or 0, "s of audio", log)
         try:
             for frame in container.decode(stream):
+                progress.advance(frame.samples / (frame.sample_rate or source.sample_rate or 1))
                 if first_pts is None and frame.pts is not None and frame.time_base is not None:
                     first_pts = float(frame.pts * frame.time_base)
                 for out in resampler.resample(frame):
@@ -104,6 +110,7 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_ind
             raise MediaError(
                 f"{path}: audio stream is corrupt or truncated after {decoded / sample_rate:.2f} s ({exc})"
             ) from exc
+    progress.finish()
     if first_pts:
         source = dataclasses.replace(source, start=first_pts)
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)

@@ -160,7 +160,7 @@ def character_clips(context: dg.AssetExecutionContext, config: CharacterClipsCon
     opts = clipping.ClipOptions(sample_rate=config.sample_rate, padding=config.padding, min_duration=config.min_duration,
                                 max_duration=config.max_duration, statuses=tuple(config.statuses))
     track = tracks.plan(ep).audio.track  # the episode's audio track (the one episode_audio decoded)
-    source, _ = decode_audio(ep.media, opts.sample_rate, track.index)  # the original track, once, at the dataset rate
+    source, _ = decode_audio(ep.media, opts.sample_rate, track.index, context.log.info)  # the original track, once, at the dataset rate
     with atomic_dir(m.folder()) as tmp:
         table = clipping.cut_episode(ep.key, lines, source, opts, m.folder(), tmp)
     write_parquet(table, m.output())

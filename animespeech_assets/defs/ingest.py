@@ -33,7 +33,7 @@ def episode_audio(context: dg.AssetExecutionContext, data: DataResource, tracks:
     if ep.settings:
         m.source(ep.settings)
     plan = tracks.plan(ep)
-    samples, source = decode_audio(ep.media, ANALYSIS_SAMPLE_RATE, plan.audio.track.index)
+    samples, source = decode_audio(ep.media, ANALYSIS_SAMPLE_RATE, plan.audio.track.index, context.log.info)
     write_npy(samples, m.output())
     return m.done(
         row_count=int(samples.size),
@@ -83,7 +83,7 @@ def transcript(context: dg.AssetExecutionContext, config: TranscriptConfig, data
     if transcripts.uses_recognition(config.source, plan):
         seg = Segmentation(max_gap=config.max_gap, max_duration=config.max_line_duration)
         made = transcripts.from_recognition(audio, speech_recognizer.load(), speech_recognizer.language, filters, seg,
-                                            speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size, str(ep.media))
+                                            speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size, str(ep.media), context.log.info)
     else:
         made = _from_subtitles(context, m, config, plan, audio, filters, speech_recognizer)
     for warning in summarise(made.report.warnings):

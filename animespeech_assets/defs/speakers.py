@@ -39,7 +39,7 @@ def speaker_embeddings(context: dg.AssetExecutionContext, data: DataResource, sp
     audio = load_audio(m.read("episode_audio"))
     lines = pq.read_table(m.read("transcript"))
     encoder = speaker_encoder.load()
-    table = with_encoder(embed_lines(audio, ANALYSIS_SAMPLE_RATE, lines, encoder), encoder.model_id)
+    table = with_encoder(embed_lines(audio, ANALYSIS_SAMPLE_RATE, lines, encoder, context.log.info), encoder.model_id)
     write_parquet(table, m.output())
     return m.done(
         row_count=table.num_rows,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from animespeech_assets.core.audio import resample
 from animespeech_assets.core.layout import DataLayout
+from animespeech_assets.core.progress import Progress
 from animespeech_assets.core.storage import atomic_path, write_text
 from animespeech_assets.demo.script import CAST, EPISODES, LABELS_PER_CHARACTER
 
@@ -50,22 +52,27 @@ def _speech(text: str, voice: str, speed: float) -> np.ndarray:
     return resample(audio, sr, SAMPLE_RATE)
 
 
-def render(scenes: list[list[tuple[str, str]]], seed: int = 0) -> tuple[np.ndarray, list[PlacedLine], list[float]]:
-    """Mix the scenes into one stereo track; returns (audio (n, 2) float32, lines, scene start times)."""
+def render(scenes: list[list[tuple[str, str]]], seed: int = 0, what: str = "speech synthesis",
+           log: Callable[[str], None] | None = None) -> tuple[np.ndarray, list[PlacedLine], list[float]]:
+    """Mix the scenes into one stereo track; returns (audio (n, 2) float32, lines, scene start times).
+    Synthesis (a few seconds a line on a CPU) shows progress on a terminal and to ``log``."""
     rng = np.random.default_rng(seed)
     placed, clips, scene_starts = [], [], []
     t = LEAD_IN
+    progress = Progress(what, sum(len(scene) for scene in scenes), "lines", log)
     for s, scene in enumerate(scenes):
         scene_starts.append(t)
         for character, text in scene:
             voice, speed = CAST[character]
             clip = _speech(text, voice, speed)
+            progress.advance()
             start = round(t, 3)
             end = round(t + len(clip) / SAMPLE_RATE, 3)
             clips.append((int(round(start * SAMPLE_RATE)), clip))
             placed.append((s, character, text, start, end))
             t = end + rng.uniform(0.35, 1.1)
         t += SCENE_BREAK
+    progress.finish()
     n = int((t + LEAD_IN) * SAMPLE_RATE)
     speech = np.zeros(n, np.float32)
     for offset, clip in clips:
@@ -165,11 +172,12 @@ def labels_csv(lines: list[PlacedLine], per_character: int) -> str:
 
 
 def generate_episode(
-    layout: DataLayout, episode: str, scenes: list[list[tuple[str, str]]], seed: int = 0, labels: int = 0
+    layout: DataLayout, episode: str, scenes: list[list[tuple[str, str]]], seed: int = 0, labels: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> list[PlacedLine]:
     """Write ``inputs/<episode>.mkv`` + ``.srt``, ground truth, and (if ``labels``) an annotations file
     unless one exists already (annotations are human-owned)."""
-    audio, lines, scene_starts = render(scenes, seed)
+    audio, lines, scene_starts = render(scenes, seed, f"synthesising {episode}", log)
     layout.inputs.mkdir(parents=True, exist_ok=True)
     write_text(srt(lines), layout.inputs / f"{episode}.srt")
     mux(layout.inputs / f"{episode}.mkv", audio, scene_starts)
@@ -180,13 +188,13 @@ def generate_episode(
     return lines
 
 
-def generate_demo(layout: DataLayout, seed: int = 0, force: bool = False) -> list[str]:
+def generate_demo(layout: DataLayout, seed: int = 0, force: bool = False, log: Callable[[str], None] | None = None) -> list[str]:
     """The demo episodes (labels on the first one only). Skips episodes already generated."""
     made = []
     for i, (episode, scenes) in enumerate(EPISODES.items()):
         if not force and (layout.inputs / f"{episode}.mkv").exists() and (layout.demo / f"{episode}.truth.csv").exists():
             continue
-        generate_episode(layout, episode, scenes, seed=seed + i, labels=LABELS_PER_CHARACTER if i == 0 else 0)
+        generate_episode(layout, episode, scenes, seed=seed + i, labels=LABELS_PER_CHARACTER if i == 0 else 0, log=log)
         made.append(episode)
     return made
 

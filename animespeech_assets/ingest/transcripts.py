@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE
+from animespeech_assets.core.progress import Progress
 from animespeech_assets.ingest.dialogue_rules import DialogueRule
 from animespeech_assets.ingest.embedded import EmbeddedSubtitleError, track_events, where
 from animespeech_assets.ingest.recognition import Segmentation, transcript_from_segments
@@ -106,10 +107,11 @@ def from_subtitles(plan: ReleasePlan, audio: np.ndarray, filters: TranscriptFilt
 
 
 def from_recognition(audio: np.ndarray, recognizer, language: str, filters: TranscriptFilters, seg: Segmentation,
-                     beam_size: int, no_repeat_ngram_size: int, where: str = "the audio") -> Transcript:
+                     beam_size: int, no_repeat_ngram_size: int, where: str = "the audio", log=None) -> Transcript:
     duration = len(audio) / ANALYSIS_SAMPLE_RATE
     t0 = time.perf_counter()
-    segments = recognizer.transcribe(audio, language)
+    with Progress("speech recognition", duration, "s of audio", log) as progress:
+        segments = recognizer.transcribe(audio, language, progress)
     rtf = (time.perf_counter() - t0) / max(duration, 1e-9)
     table, report = transcript_from_segments(segments, duration, filters, seg, recognizer.options)
     if table.num_rows == 0:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 
 from animespeech_assets.core.audio import cut
+from animespeech_assets.core.progress import Progress
 
 SILENCE_RMS = 10 ** (-55 / 20)  # below -55 dBFS a clip holds no usable voice
+PROGRESS_CHUNK = 256  # lines per progress step (a multiple of the encoders' batch sizes)
 
 # embedding_status values
 OK, TOO_SHORT, SILENT = "ok", "too_short", "silent"
@@ -27,11 +30,11 @@ def embeddings_schema(dim: int) -> pa.Schema:
     )
 
 
-def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder) -> pa.Table:
+def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder, log: Callable[[str], None] | None = None) -> pa.Table:
     """One row per transcript line; ``vector`` is null where the clip is too short or silent.
 
     Clips are views into ``audio`` (no copies on disk, no subprocesses); the encoder batches them,
-    longest first so batches hold clips of similar length.
+    longest first so batches hold clips of similar length. Progress goes to a terminal and ``log``.
     """
     ids = lines.column("line_id").to_pylist()
     starts = lines.column("start").to_pylist()
@@ -48,10 +51,12 @@ def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder) -
             clips[i] = np.asarray(clip, np.float32)
     order = sorted(clips, key=lambda i: -len(clips[i]))
     vectors: list[list[float] | None] = [None] * len(ids)
-    if order:
-        emb = encoder.embed([clips[i] for i in order])
-        for row, i in enumerate(order):
-            vectors[i] = emb[row]
+    with Progress("speaker embeddings", len(order), "lines", log) as progress:
+        for first in range(0, len(order), PROGRESS_CHUNK):
+            chunk = order[first : first + PROGRESS_CHUNK]
+            for i, vector in zip(chunk, encoder.embed([clips[i] for i in chunk])):
+                vectors[i] = vector
+            progress.advance(len(chunk))
     dim = int(encoder.dim)
     flat = np.concatenate([v if v is not None else np.zeros(dim, np.float32) for v in vectors]) if ids else np.zeros(0, np.float32)
     missing = pa.array([v is None for v in vectors], pa.bool_())

@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from animespeech_assets.backends.registry import Registry
+from animespeech_assets.core.progress import Progress
 
 SAMPLE_RATE = 16_000
 RECOGNIZERS = Registry("speech recognition")
@@ -36,7 +37,8 @@ class Segment:
 class Recognizer(Protocol):
     model_id: str
 
-    def transcribe(self, audio: np.ndarray, language: str) -> list[Segment]:
+    def transcribe(self, audio: np.ndarray, language: str, progress: Progress | None = None) -> list[Segment]:
+        """Timed segments of ``audio``; ``progress`` is advanced by the seconds of audio done."""
         ...
 
 

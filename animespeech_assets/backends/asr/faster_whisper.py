@@ -9,6 +9,7 @@ import numpy as np
 
 from animespeech_assets.backends.asr.base import RECOGNIZERS, DecodeOptions, Segment, Word
 from animespeech_assets.backends.asr.embedded import EMBEDDED, embedded_whisper_base
+from animespeech_assets.core.progress import Progress, advance
 
 
 class FasterWhisperRecognizer:
@@ -24,7 +25,7 @@ class FasterWhisperRecognizer:
         self.options = options
         self.model_id = f"faster_whisper:{model}:{compute_type}"
 
-    def transcribe(self, audio: np.ndarray, language: str) -> list[Segment]:
+    def transcribe(self, audio: np.ndarray, language: str, progress: Progress | None = None) -> list[Segment]:
         o = self.options
         segments, _ = self.model.transcribe(
             np.asarray(audio, np.float32), language=language, beam_size=o.beam_size, vad_filter=True,
@@ -33,11 +34,13 @@ class FasterWhisperRecognizer:
             no_repeat_ngram_size=o.no_repeat_ngram_size, compression_ratio_threshold=o.compression_ratio_threshold,
             log_prob_threshold=o.log_prob_threshold, no_speech_threshold=o.no_speech_threshold,
         )
-        return [
-            Segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio,
-                    [Word(w.start, w.end, w.word, w.probability) for w in (s.words or [])])
-            for s in segments
-        ]
+        out, done = [], 0.0
+        for s in segments:  # a generator: decoding happens as it is read
+            out.append(Segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio,
+                               [Word(w.start, w.end, w.word, w.probability) for w in (s.words or [])]))
+            advance(progress, max(0.0, s.end - done))
+            done = max(done, s.end)
+        return out
 
 
 @RECOGNIZERS.register("faster_whisper", default_model=EMBEDDED)

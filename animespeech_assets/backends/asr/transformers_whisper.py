@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from animespeech_assets.backends.asr.base import RECOGNIZERS, SAMPLE_RATE, DecodeOptions, Segment
+from animespeech_assets.core.progress import Progress, advance
 
 
 def speech_chunks(audio: np.ndarray, max_seconds: float) -> list[tuple[float, float]]:
@@ -36,7 +37,7 @@ class TransformersWhisperRecognizer:
         self.options = options
         self.model_id = f"transformers:{model}:{dtype}"
 
-    def transcribe(self, audio: np.ndarray, language: str) -> list[Segment]:
+    def transcribe(self, audio: np.ndarray, language: str, progress: Progress | None = None) -> list[Segment]:
         chunks = speech_chunks(audio, self.options.max_segment_seconds)
         segments = []
         for i in range(0, len(chunks), self.batch_size):
@@ -44,6 +45,7 @@ class TransformersWhisperRecognizer:
             clips = [np.asarray(audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)], np.float32) for s, e in batch]
             for (s, e), (text, logprob) in zip(batch, self._generate(clips, language)):
                 segments.append(Segment(s, e, text, logprob, None, _compression_ratio(text)))
+            advance(progress, sum(e - s for s, e in batch))
         return segments
 
     def _generate(self, clips: list[np.ndarray], language: str) -> list[tuple[str, float]]:
