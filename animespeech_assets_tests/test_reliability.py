@@ -266,9 +266,11 @@ def test_the_daemon_marks_a_killed_cli_run_failed_without_waiting_for_the_next_r
 
 @pytest.mark.models
 def test_kill_drill_two_real_kills_mid_run_leave_nothing_partial_and_the_next_run_clean(tmp_path):
-    """The kill drill (benchmarks/kill_drill.py) with two real SIGKILLs at 35 % and 70 % of a whole run."""
+    """The kill drill (benchmarks/kill_drill.py) with two real SIGKILLs, each just after a step started
+    (the embeddings, then the predictions, which run after the reference set in a second run)."""
     out = tmp_path / "kill_drill.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.kill_drill", "--at", "0.35,0.7", "--work", str(tmp_path / "work"),
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.kill_drill", "--during", "speaker_embeddings,character_predictions",
+                           "--work", str(tmp_path / "work"),
                            "--output", str(out)], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -277,4 +279,5 @@ def test_kill_drill_two_real_kills_mid_run_leave_nothing_partial_and_the_next_ru
         assert run["after_kill"]["partial"] == [] and run["after_kill"]["missing"] == [] and run["after_kill"]["changed"] == []
         assert run["next_run_exit"] == 0 and run["killed_runs_left_started"] == []
         assert run["after_next_run"]["temporary_left"] == 0 and run["after_next_run"]["orphans"] == []
+    assert [run["running"] for run in report["runs"]] == ["episode_job: speaker_embeddings", "episode_job: character_predictions"]
     assert report["runs"][0]["after_kill"]["files_checked"] > 10

@@ -109,7 +109,17 @@ def running_step(home: Path, before: set[str]) -> str:
     return f"{new[0].job_name}: {', '.join(open_steps) or 'between steps'}"
 
 
-def materialize(env: dict, kill_after: float | None = None) -> tuple[int, float, str]:
+def step_started(home: Path, before: set[str], step: str) -> bool:
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    return any(e.step_key == step for r in runs(home) if r.run_id not in before
+               for e in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.STEP_START))
+
+
+def materialize(env: dict, kill_after: float | None = None, during: str | None = None, home: Path | None = None,
+                before: set[str] = frozenset()) -> tuple[int, float, str]:
+    """Run `materialize`; SIGKILL it ``kill_after`` seconds in, or just after step ``during`` started."""
     cmd = [sys.executable, "-m", "animespeech_assets.cli", "materialize", "--episode", EPISODE, "--force"]  # every run does all the work
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -118,6 +128,12 @@ def materialize(env: dict, kill_after: float | None = None) -> tuple[int, float,
             proc.wait(kill_after)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
+    while during and proc.poll() is None:
+        if step_started(home, before, during):
+            time.sleep(0.3)  # inside the step's work
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.1)
     _, err = proc.communicate()
     return proc.returncode, time.monotonic() - start, err
 
@@ -126,7 +142,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--at", help="comma-separated kill moments as fractions of a whole run (instead of random ones), e.g. 0.4,0.7")
+    p.add_argument("--during", help="comma-separated steps: kill each run just after that step started (instead of at random moments)")
     p.add_argument("--work", type=Path, help="working folder (default: a new temporary one, removed afterwards)")
     p.add_argument("--output", type=Path, default=RESULTS / "kill_drill.json")
     args = p.parse_args()
@@ -153,12 +169,13 @@ def main() -> int:
             print(err[-3000:], file=sys.stderr)
             raise SystemExit(f"an unkilled run failed with exit status {rc}")
     rng = random.Random(args.seed)
-    moments = [float(f) * whole for f in args.at.split(",")] if args.at else [rng.uniform(0.5, whole) for _ in range(args.kills)]
-    print(f"a whole run takes {whole:.1f} s; killing {len(moments)} runs, at {', '.join(f'{t:.1f}' for t in moments)} s", flush=True)
+    # each kill: (seconds after the start, None) or (None, the step whose start triggers it)
+    plan = [(None, step) for step in args.during.split(",")] if args.during else [(rng.uniform(0.5, whole), None) for _ in range(args.kills)]
+    print(f"a whole run takes {whole:.1f} s; killing {len(plan)} runs", flush=True)
     kills = []
-    for n, at in enumerate(moments):
+    for n, (at, during) in enumerate(plan):
         before = {r.run_id for r in runs(home)}
-        rc_killed, _, _ = materialize(env, kill_after=at)
+        rc_killed, at, _ = materialize(env, kill_after=at, during=during, home=home, before=before)
         step = running_step(home, before)
         after_kill = check(layout)
         rc_next, took, err = materialize(env)
@@ -169,7 +186,7 @@ def main() -> int:
         kills.append({"kill_at_s": round(at, 2), "killed": rc_killed == -signal.SIGKILL, "running": step, "after_kill": after_kill,
                       "next_run_exit": rc_next, "next_run_s": round(took, 1), "after_next_run": after_next,
                       "killed_runs_left_started": left_started, "ok": ok, **({"next_run_error": err[-2000:]} if rc_next else {})})
-        print(f"kill {n + 1:2d}/{len(moments)} at {at:5.1f} s ({step}): {after_kill['files_checked']} files, "
+        print(f"kill {n + 1:2d}/{len(plan)} at {at:5.1f} s ({step}): {after_kill['files_checked']} files, "
               f"{len(after_kill['partial'])} partial, {len(after_kill['missing']) + len(after_kill['changed'])} lineage problems, "
               f"{after_kill['temporary_left']} temporaries left; next run exit {rc_next} in {took:.1f} s, "
               f"verify {'clean' if not any(after_next[k] for k in ('missing', 'changed', 'temporary_left', 'orphans')) else 'NOT clean'}"
