@@ -281,3 +281,24 @@ def test_kill_drill_two_real_kills_mid_run_leave_nothing_partial_and_the_next_ru
         assert run["after_next_run"]["temporary_left"] == 0 and run["after_next_run"]["orphans"] == []
     assert [run["running"] for run in report["runs"]] == ["episode_job: speaker_embeddings", "episode_job: character_predictions"]
     assert report["runs"][0]["after_kill"]["files_checked"] > 10
+
+
+def test_lineage_verify_counts_a_characters_whole_export_folder_as_its_assets(layout):
+    """Every file of a character's audio dataset (wavs/, metadata.csv, esd.list, hf/) belongs to the
+    audio_dataset record of that character; a folder of a character with no record is an orphan."""
+    from animespeech_assets.core.lineage import LineageRecord, utcnow
+    from animespeech_assets.core.storage import sha256_file
+    from animespeech_assets.provenance.verify import verify
+
+    folder = layout.folder("audio_dataset", "Mei")
+    for name in ("clips.parquet", "metadata.csv", "esd.list", "wavs/demo_ep01_00002.wav", "hf/metadata.csv"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(name.encode())
+    primary = layout.output("audio_dataset", "Mei")
+    now = utcnow()
+    Ledger(layout.lineage).write(LineageRecord("audio_dataset", "Mei", "run", "2", sha256_file(primary), 1, [str(primary)], now, now))
+    stale = layout.folder("audio_dataset", "Gone") / "metadata.csv"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("x")
+    report = verify(layout)
+    assert report.orphans == [stale] and report.missing == [] and report.changed == []

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from animespeech_assets.core.layout import DataLayout
+from animespeech_assets.core.layout import EXPORT_FOLDERS, DataLayout
 from animespeech_assets.core.lineage import Ledger
 from animespeech_assets.core.storage import remove, sha256_file
 
@@ -53,6 +53,8 @@ def verify(layout: DataLayout) -> VerifyReport:
     for rec in current_records(Ledger(layout.lineage)):
         report.records += 1
         where = f"{rec['asset']} [{rec['partition']}]"
+        if rec["asset"] in EXPORT_FOLDERS:  # a character's export folder: everything in it is the asset's (kept as one version)
+            folders.append(layout.folder(rec["asset"], rec["partition"]))
         for i, out in enumerate(Path(o) for o in rec["outputs"]):
             named.add(out)
             if out.is_dir():
