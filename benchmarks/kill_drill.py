@@ -94,10 +94,10 @@ def running_step(home: Path, before: set[str]) -> str:
     """What the killed process was doing: the steps its newest run had started and not ended."""
     import dagster as dg
 
-    new = [r for r in runs(home) if r.run_id not in before]
+    instance = dg.DagsterInstance.from_config(str(home))
+    new = [r for r in instance.get_runs() if r.run_id not in before]
     if not new:
         return "start-up (no run yet)"
-    instance = dg.DagsterInstance.from_config(str(home))
     started, ended = [], set()
     for event in instance.all_logs(new[0].run_id):
         kind = event.dagster_event.event_type_value if event.dagster_event else None
@@ -113,7 +113,7 @@ def step_started(home: Path, before: set[str], step: str) -> bool:
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(str(home))
-    return any(e.step_key == step for r in runs(home) if r.run_id not in before
+    return any(e.step_key == step for r in instance.get_runs() if r.run_id not in before
                for e in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.STEP_START))
 
 

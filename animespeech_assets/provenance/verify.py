@@ -17,6 +17,7 @@ from pathlib import Path
 from animespeech_assets.core.layout import EXPORT_FOLDERS, DataLayout
 from animespeech_assets.core.lineage import Ledger
 from animespeech_assets.core.storage import remove, sha256_file
+from animespeech_assets.provenance.freshness import newest_records
 
 PIPELINE_FOLDERS = ("assets", "exports", "review")
 _TEMP = re.compile(r"^\..+(\.tmp|\.old-\d+)$")
@@ -39,18 +40,11 @@ class VerifyReport:
                 "orphans": [str(p) for p in self.orphans], "temporary": [str(p) for p in self.temporary], "clean": self.clean}
 
 
-def current_records(ledger: Ledger) -> list[dict]:
-    latest: dict[tuple[str, str], dict] = {}
-    for rec in ledger.records():  # newest first
-        latest.setdefault((rec["asset"], rec["partition"]), rec)
-    return list(latest.values())
-
-
 def verify(layout: DataLayout) -> VerifyReport:
     report = VerifyReport()
     named: set[Path] = set()
     folders: list[Path] = []
-    for rec in current_records(Ledger(layout.lineage)):
+    for rec in newest_records(Ledger(layout.lineage)).values():
         report.records += 1
         where = f"{rec['asset']} [{rec['partition']}]"
         if rec["asset"] in EXPORT_FOLDERS:  # a character's export folder: everything in it is the asset's (kept as one version)
