@@ -75,6 +75,13 @@ def test_resemblyzer_default_separates_voices_of_real_speech():
     v = enc.embed([a1, a2, b1])
     same, different = 1 - v[0] @ v[1], 1 - v[0] @ v[2]
     assert same < different - 0.1
+    # the batched path (torch mel spectrogram, partials across clips) gives Resemblyzer's own vectors:
+    # embed_utterance computes the mel with librosa, one clip at a time
+    from resemblyzer import audio as ra
+
+    own = np.stack([enc.encoder.embed_utterance(ra.normalize_volume(c, -30, increase_only=True)) for c in (a1, a2, b1)])
+    np.testing.assert_allclose(np.sum(v * own, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(enc.mel_spectrogram(a1), ra.wav_to_mel_spectrogram(a1), rtol=1e-4, atol=1e-6 * np.abs(ra.wav_to_mel_spectrogram(a1)).max())
     assert_batching_is_invisible(enc, batch_size=8)
 
 

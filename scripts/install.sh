@@ -23,6 +23,9 @@ export UV_CACHE_DIR="${UV_CACHE_DIR:-.cache/uv}"
 # llama-cpp-python (test and llasa extras) builds from source: a portable AVX2 build unless told
 # otherwise (the native build crashes on CPUs with AMX); CMAKE_ARGS="-DGGML_CUDA=on" for CUDA
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+# byte-compile at install: where PYTHONDONTWRITEBYTECODE is set (as on CI machines) Python never writes
+# .pyc files itself, and every process would compile Dagster, torch and the rest again (6 s a command)
+export UV_COMPILE_BYTECODE=1
 
 start=$(date +%s)
 if [ -n "$extra" ]; then
@@ -32,5 +35,6 @@ else
   # the pipeline's packages from the lock; extras a test run installed are left in place
   "$uv" sync --frozen --python "$python" --inexact --quiet
 fi
+.venv/bin/python -m compileall -q -j 0 animespeech_assets >/dev/null
 echo "install: .venv in sync with uv.lock${extra:+ (extra: $extra)} in $(( $(date +%s) - start )) s" >&2
 .venv/bin/python -m animespeech_assets.core.install_check ${extra:+--extra "$extra"}

@@ -13,6 +13,7 @@ import numpy as np
 from animespeech_assets.core.progress import Progress
 
 ANALYSIS_SAMPLE_RATE = 16_000
+OUTPUT_FRAME_SECONDS = 10
 SILENT_PEAK = 1e-4  # -80 dBFS: a track whose every sample is below this carries no speech (a wrong or blank track)
 
 
@@ -91,7 +92,8 @@ def decode_audio(path: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, stream_ind
         first_pts = None
         # FFmpeg downmixes any layout (5.1 keeps the centre's dialogue) to stereo; the mean of the two
         # channels is then the mono signal without FFmpeg's +3 dB mono gain that can push peaks past 1.0
-        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=sample_rate)
+        # (FFmpeg buffers the output into 10-second frames: one numpy conversion per 10 s, not per 21 ms packet)
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=sample_rate, frame_size=OUTPUT_FRAME_SECONDS * sample_rate)
         chunks: list[np.ndarray] = []
         decoded = 0
         progress = Progress(f"decoding {path.name}", source.declared_duration or 0, "s of audio", log)
