@@ -112,9 +112,10 @@ def _run(job_name: str, instance, keys, partition: str | None = None, force: boo
     return run_assets(_defs(), job_name, instance, keys, partition, force)
 
 
-def prepare_shared(instance, layout: DataLayout, force: bool = False) -> set[tuple[str, str]]:
+def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
     """Bring the reference set up to date: embed every labelled episode that has no embeddings yet,
-    then rebuild the reference set if its inputs changed. Returns the (asset, episode) pairs done."""
+    then rebuild the reference set if its inputs changed. Returns the (asset, episode) pairs done.
+    (``--force`` is for the selected assets: these run only when they are not current.)"""
     from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS, UNLABELLED_ASSET_KEYS
     from animespeech_assets.defs.planning import episodes_to_embed_first, reference_is_current
     from animespeech_assets.ingest.episodes import discover
@@ -122,8 +123,8 @@ def prepare_shared(instance, layout: DataLayout, force: bool = False) -> set[tup
     done: set[tuple[str, str]] = set()
     for episode in episodes_to_embed_first(layout, set(discover(layout.inputs))):
         register_episodes(instance, [episode])
-        done |= {(name, episode) for name in _run("episode_job", instance, UNLABELLED_ASSET_KEYS, episode, force)}
-    if force or not reference_is_current(layout):
+        done |= {(name, episode) for name in _run("episode_job", instance, UNLABELLED_ASSET_KEYS, episode)}
+    if not reference_is_current(layout):
         done |= {(name, "") for name in _run("shared_job", instance, SHARED_ASSET_KEYS, force=True)}  # current: decided here
     return done
 
@@ -151,7 +152,7 @@ def materialize_episode(episode: str, select: str | None = None, force: bool = F
     done = set(_run("episode_job", instance, plan.first, episode, force)) if plan.first else set()
     if plan.then:
         # other labelled episodes' embeddings and the reference set, then what reads it
-        done |= {name for name, ep in prepare_shared(instance, layout, force) if ep == episode}
+        done |= {name for name, ep in prepare_shared(instance, layout) if ep == episode}
         rest = [k for k in plan.then if k.to_user_string() not in done]
         if rest:
             _run("episode_job", instance, rest, episode, force)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import numpy as np
 import pyarrow as pa
 
+from animespeech_assets.backends.devices import ThreadBudget
 from animespeech_assets.core.audio import cut
 from animespeech_assets.core.progress import Progress
 
 SILENCE_RMS = 10 ** (-55 / 20)  # below -55 dBFS a clip holds no usable voice
-PROGRESS_CHUNK = 256  # lines per progress step (a multiple of the encoders' batch sizes)
+PROGRESS_CHUNK = 64  # lines per progress step and thread-budget check (a multiple of the encoders' batch sizes)
 
 # embedding_status values
 OK, TOO_SHORT, SILENT = "ok", "too_short", "silent"
@@ -51,9 +53,12 @@ def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder, l
             clips[i] = np.asarray(clip, np.float32)
     order = sorted(clips, key=lambda i: -len(clips[i]))
     vectors: list[list[float] | None] = [None] * len(ids)
-    with Progress("speaker embeddings", len(order), "lines", log) as progress:
+    on_cpu = str(getattr(encoder, "device", "cpu")) == "cpu"
+    with Progress("speaker embeddings", len(order), "lines", log) as progress, (ThreadBudget() if on_cpu else nullcontext()) as budget:
         for first in range(0, len(order), PROGRESS_CHUNK):
             chunk = order[first : first + PROGRESS_CHUNK]
+            if budget:
+                budget.apply()  # fewer torch threads while other processes keep cores busy
             for i, vector in zip(chunk, encoder.embed([clips[i] for i in chunk])):
                 vectors[i] = vector
             progress.advance(len(chunk))

@@ -5,22 +5,31 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from animespeech_assets.core.plots import figure, png_bytes
+from animespeech_assets.core.plots import colour, figure, png_bytes
 from animespeech_assets.speakers.embeddings import vectors_of
 from animespeech_assets.speakers.knn import Reference
 
 
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """The rows of ``x`` on their first two principal components (SVD of the centred matrix; each
+    component's sign fixed so its largest loading is positive, as scikit-learn does)."""
+    if len(x) < 2:
+        return np.zeros((len(x), 2))
+    centred = np.asarray(x, np.float64) - np.mean(x, axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    vt = vt[:2] * np.sign(vt[:2][np.arange(min(2, len(vt))), np.argmax(np.abs(vt[:2]), axis=1)])[:, None]
+    xy = centred @ vt.T
+    return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
+
+
 def projection_png(vectors: np.ndarray, labels: list[str], ref: Reference) -> bytes:
     """2-D PCA of the episode's line embeddings coloured by predicted character; references as crosses."""
-    import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
-
     both = np.concatenate([vectors, ref.vectors]) if len(vectors) else ref.vectors
-    xy = PCA(n_components=2, random_state=0).fit_transform(both) if len(both) >= 2 else np.zeros((len(both), 2))
+    xy = pca_2d(both)
     lines_xy, ref_xy = xy[: len(vectors)], xy[len(vectors) :]
     fig, ax = figure(figsize=(6, 4.5))
     names = sorted({*(lab or "?" for lab in labels), *ref.classes})
-    colours = {n: plt.cm.tab10(i % 10) for i, n in enumerate(names)}
+    colours = {n: colour(i) for i, n in enumerate(names)}
     for name in names:
         sel = [i for i, lab in enumerate(labels) if (lab or "?") == name]
         if sel:
@@ -41,8 +50,6 @@ def histogram_png(distances: list[float], certain: float, uncertain: float) -> b
     ax.set_xlabel("cosine distance to the predicted character")
     ax.legend(fontsize=7)
     return png_bytes(fig)
-
-
 
 
 def prediction_plots(table: pa.Table, embeddings: pa.Table, ref: Reference, certain: float, uncertain: float) -> tuple[bytes, bytes]:
