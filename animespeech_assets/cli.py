@@ -129,19 +129,29 @@ def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
     return done
 
 
-def materialize_episode(episode: str, select: str | None = None, force: bool = False) -> None:
-    """Register ``episode`` if needed and run the selected per-episode assets for it, bringing the
+def episodes_named(spec: str, layout: DataLayout) -> list[str]:
+    """``all`` (every episode in data/inputs/) or comma-separated episode keys, each checked."""
+    from animespeech_assets.core.naming import check_key
+    from animespeech_assets.ingest.episodes import discover, find_episode
+
+    if spec == "all":
+        return sorted(discover(layout.inputs))
+    keys = [k.strip() for k in spec.split(",") if k.strip()]
+    for key in keys:
+        check_key(key)
+        find_episode(layout.inputs, key)  # clear error before starting a run
+    return keys
+
+
+def materialize_episodes(episodes: Sequence[str], select: str | None = None, force: bool = False) -> None:
+    """Register the episodes if needed and run the selected per-episode assets of each, bringing the
     shared (non-partitioned) assets they read up to date first (as the run planner says). What is
     up to date is skipped unless ``force``."""
-    from animespeech_assets.core.naming import check_key
     from animespeech_assets.defs.planning import plan_episode
-    from animespeech_assets.ingest.episodes import find_episode
 
     layout = DataLayout.from_env()
-    check_key(episode)
-    find_episode(layout.inputs, episode)  # clear error before starting a run
     instance = _instance()
-    register_episodes(instance, [episode])
+    register_episodes(instance, episodes)
     plan = plan_episode(layout, _selected_keys(select), can_build_reference=True)
     if plan.waiting:
         print(
@@ -149,13 +159,14 @@ def materialize_episode(episode: str, select: str | None = None, force: bool = F
             f"character in {layout.annotations}/<episode>.csv (columns start,end,character or line_id,character) and run again",
             file=sys.stderr,
         )
-    done = set(_run("episode_job", instance, plan.first, episode, force)) if plan.first else set()
-    if plan.then:
-        # other labelled episodes' embeddings and the reference set, then what reads it
-        done |= {name for name, ep in prepare_shared(instance, layout) if ep == episode}
-        rest = [k for k in plan.then if k.to_user_string() not in done]
-        if rest:
-            _run("episode_job", instance, rest, episode, force)
+    for episode in episodes:
+        done = set(_run("episode_job", instance, plan.first, episode, force)) if plan.first else set()
+        if plan.then:
+            # other labelled episodes' embeddings and the reference set, then what reads it
+            done |= {name for name, ep in prepare_shared(instance, layout) if ep == episode}
+            rest = [k for k in plan.then if k.to_user_string() not in done]
+            if rest:
+                _run("episode_job", instance, rest, episode, force)
 
 
 def materialize_characters(keys: Sequence[str] | None = None, select: str | None = None, force: bool = False) -> None:
@@ -183,7 +194,7 @@ def cmd_materialize(args, layout: DataLayout) -> int:
         names = ", ".join(k.to_user_string() for k in EPISODE_ASSET_KEYS + CHARACTER_ASSET_KEYS)
         raise CliError(f"--select {args.select!r} names no per-episode or per-character asset ({names})")
     if args.episode:
-        materialize_episode(args.episode, args.select, args.force)
+        materialize_episodes(episodes_named(args.episode, layout), args.select, args.force)
     if args.character:
         materialize_characters(None if args.character == "all" else [args.character], args.select, args.force)
     return 0
@@ -247,8 +258,7 @@ def cmd_demo(args, layout: DataLayout) -> int:
     print(f"demo: making the episodes in {layout.inputs} if missing (Kokoro speech synthesis, a few minutes on a CPU)", file=sys.stderr)
     made = generate_demo(layout, seed=args.seed, force=args.regenerate, log=say)
     print(f"demo episodes in {layout.inputs}: {', '.join(EPISODES)} ({'generated ' + ', '.join(made) if made else 'already there'})")
-    for episode in EPISODES:
-        materialize_episode(episode)
+    materialize_episodes(list(EPISODES))
     materialize_characters()
     if args.no_ui:
         return 0
@@ -266,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scan", help="register the episodes found in data/inputs/ as partitions")
     s.set_defaults(func=cmd_scan)
 
-    s = sub.add_parser("materialize", help="run the per-episode assets of one episode")
-    s.add_argument("--episode", help="episode key (the input file's sanitised stem)")
+    s = sub.add_parser("materialize", help="run the per-episode assets of episodes (and of characters)")
+    s.add_argument("--episode", help="episode key (the input file's sanitised stem), comma-separated keys, or 'all'")
     s.add_argument("--character", help="also build this character's datasets from all episodes ('all': every character)")
     s.add_argument("--select", help="assets to run: comma-separated names or Dagster selection syntax (default: all of the episode's / character's)")
     s.add_argument("--force", action="store_true", help="run the selected assets even where they are up to date")

@@ -164,3 +164,30 @@ def test_device_names_are_checked():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+def test_thread_budget_leaves_the_cores_other_processes_use():
+    """With every core kept busy by other processes, torch gets one thread, re-measured as it goes;
+    torch's own setting is put back afterwards."""
+    import subprocess
+    import sys
+    import time
+
+    from animespeech_assets.backends.devices import ThreadBudget
+
+    before = torch.get_num_threads()
+    cpus = ThreadBudget().cpus
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cpus)]
+    try:
+        time.sleep(0.3)
+        with ThreadBudget(interval=0.3, probe=0.3) as busy:
+            assert busy.apply() == 1 and torch.get_num_threads() == 1
+            time.sleep(0.35)
+            free = busy.free_cores()  # a new measurement over the last 0.35 s
+            assert busy.apply() == 1
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert free is not None and free < 0.5 * cpus, free
+    assert torch.get_num_threads() == before and busy.history == [1, 1]

@@ -2,6 +2,7 @@
 embedded models (Gemma 3 270M from its GGUF package, Kokoro, Whisper base, Resemblyzer)."""
 
 import json
+import re
 
 import dagster as dg
 import numpy as np
@@ -64,6 +65,11 @@ def test_adapter_trains_lowers_validation_loss_and_tts_samples_are_intelligible(
     config = {"ops": {"qlora_adapter": {"config": {"max_steps": 12, "batch_size": 4, "chat_samples": 2, "rank": 8}}}}
     result = job.execute_in_process(instance=dg.DagsterInstance.get(), partition_key="Sakura", run_config=config)
     assert result.success
+    # progress in the run log: the training steps (with the loss) and the TTS samples, each to the end
+    messages = [e.user_message for e in dg.DagsterInstance.get().all_logs(result.run_id)]
+    assert any(re.match(r"training steps \(loss \d+\.\d{3}\): 12/12 steps \(100%\) in ", m) for m in messages), messages[-8:]
+    spoken = [m for m in messages if m.startswith("TTS samples: ")]
+    assert spoken and re.match(r"TTS samples: (\d+)/\1 samples \(100%\)", spoken[-1]), spoken
     folder = layout.exports / "adapters" / "Sakura"
     adapter = json.loads((folder / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] == 8 and sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]

@@ -49,7 +49,8 @@ def qlora_adapter(context: dg.AssetExecutionContext, config: QLoraConfig, data: 
     m = Materialization(context, data)
     dataset = m.read("dialogue_dataset").parent
     settings, device = config.settings(), trainer.resolved_device()
-    report = adapters.train_character(dataset, settings, m.layout.folder("qlora_adapter", m.partition), device, data.model_cache)
+    report = adapters.train_character(dataset, settings, m.layout.folder("qlora_adapter", m.partition), device, data.model_cache,
+                                     context.log.info)
     context.log.info(f"validation loss {report.validation_loss_before:.4f} -> {report.validation_loss_after:.4f}")
     return m.done(
         row_count=report.train_samples, extra_outputs=[m.folder()],
@@ -82,7 +83,7 @@ def tts_samples(context: dg.AssetExecutionContext, config: TtsSamplesConfig, dat
     voice = speech_samples.voice_of(references, clips_path.parent / "wavs", encoder)
     choice, details = speech_samples.cast_voice(backend, voice, encoder)
     with atomic_dir(m.folder()) as tmp:
-        rows = speech_samples.speak(backend, recognizer, speech_recognizer.language, encoder, voice, held_out, tmp)
+        rows = speech_samples.speak(backend, recognizer, speech_recognizer.language, encoder, voice, held_out, tmp, context.log.info)
     return m.done(
         row_count=len(rows), extra_outputs=[m.folder()],
         parameters={"samples": config.samples, "reference_clips": config.reference_clips, "backend": tts.backend_name, **choice},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,7 @@ def train_adapter(
     out_dir: Path,
     device: str,
     cache: Path,
+    log: Callable[[str], None] | None = None,
 ) -> TrainReport:
     import torch
     from datasets import Dataset
@@ -139,8 +141,10 @@ def train_adapter(
         use_cpu=not cuda,
         dataloader_num_workers=0,
         gradient_checkpointing=cuda,
+        disable_tqdm=True,  # progress is ours: one line on a terminal, and the run log
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer, peft_config=lora)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
+                         peft_config=lora, callbacks=[progress_callback(log)])
     before = trainer.evaluate()["eval_loss"]
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -164,6 +168,34 @@ def train_adapter(
         peak_gpu_memory_gib=peak, steps=int(result.global_step), chat_samples=samples,
         log_history=[dict(h) for h in trainer.state.log_history],
     )
+
+
+def progress_callback(log: Callable[[str], None] | None):
+    """A TrainerCallback reporting training steps (with the latest loss) as :class:`Progress`."""
+    from transformers import TrainerCallback
+
+    from animespeech_assets.core.progress import Progress
+
+    class ReportProgress(TrainerCallback):
+        progress: Progress | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.progress = Progress("training steps", state.max_steps, "steps", log)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.progress and logs and "loss" in logs:
+                self.progress.what = f"training steps (loss {logs['loss']:.3f})"
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.progress:
+                self.progress.advance(1)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.progress:
+                self.progress.finish()
+                self.progress = None
+
+    return ReportProgress()
 
 
 def _count_tokens(trainer, settings: LoraSettings) -> int:
@@ -214,7 +246,8 @@ def write_report(report: TrainReport, settings: LoraSettings, out_dir: Path) -> 
     (out_dir / "loss_curve.png").write_bytes(loss_curve_png(report))
 
 
-def train_character(dataset: Path, settings: LoraSettings, out_dir: Path, device: str, cache: Path) -> TrainReport:
+def train_character(dataset: Path, settings: LoraSettings, out_dir: Path, device: str, cache: Path,
+                    log: Callable[[str], None] | None = None) -> TrainReport:
     """Train on a persona's dialogue dataset folder (TRL JSONL) into ``out_dir`` (written aside and
     swapped in whole), with the training log, loss curve and chat samples beside the adapter."""
     from animespeech_assets.core.storage import atomic_dir
@@ -222,7 +255,7 @@ def train_character(dataset: Path, settings: LoraSettings, out_dir: Path, device
 
     train, validation = read_conversations(dataset, "train"), read_conversations(dataset, "validation")
     with atomic_dir(out_dir) as tmp:
-        report = train_adapter(train, validation, settings, tmp, device, cache)
+        report = train_adapter(train, validation, settings, tmp, device, cache, log)
         write_report(report, settings, tmp)
     return report
 

@@ -4,6 +4,7 @@ in kana) and speaker similarity (cosine of speaker embeddings) to the character'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import soundfile as sf
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, read_clip, resample
 from animespeech_assets.core.layout import EXPORT_FOLDERS
 from animespeech_assets.core.metrics import cer, kana_cer
+from animespeech_assets.core.progress import Progress
 
 SAMPLES_FILE = EXPORT_FOLDERS["tts_samples"][1]  # the asset's primary file
 
@@ -53,10 +55,12 @@ def voice_of(references: list[dict], wav_dir: Path, encoder) -> Voice:
     return Voice(references, audio, centre, int(np.argmax(vectors @ centre)))
 
 
-def speak(backend, recognizer, language: str, encoder, voice: Voice, lines: list[dict], folder: Path) -> list[dict]:
+def speak(backend, recognizer, language: str, encoder, voice: Voice, lines: list[dict], folder: Path,
+          log: Callable[[str], None] | None = None) -> list[dict]:
     """Speak each line into ``folder/<id>.wav`` (16-bit PCM at the backend's rate), recognise it and
-    embed it; one row per line, also written to ``folder/samples.parquet``."""
+    embed it; one row per line, also written to ``folder/samples.parquet``. Progress per sample."""
     rows = []
+    progress = Progress("TTS samples", len(lines), "samples", log)
     for line in lines:
         reference = voice.prompt_audio if backend.clones else None
         audio = backend.synthesize(line["text"], reference, voice.prompt_text)
@@ -72,6 +76,8 @@ def speak(backend, recognizer, language: str, encoder, voice: Voice, lines: list
             "cer": edits / max(chars, 1), "kana_cer": kana_edits / max(kana_chars, 1), "edits": edits, "chars": chars,
             "speaker_similarity": float(encoder.embed([audio16])[0] @ voice.centre),
         })
+        progress.advance(1)
+    progress.finish()
     pq.write_table(pa.Table.from_pylist(rows), folder / SAMPLES_FILE)
     return rows
 

@@ -26,7 +26,7 @@ __all__ = ["RECOGNIZERS", "AsrBackend", "DecodeOptions", "Recognizer", "Segment"
 @lru_cache(maxsize=2)
 def load_recognizer(
     backend: str = "faster_whisper", model: str = "", device: str = "auto", precision: str = "auto",
-    batch_size: int = 16, options: DecodeOptions = DecodeOptions(), cache: str = "",
+    batch_size: int | None = None, options: DecodeOptions = DecodeOptions(), cache: str = "",
 ) -> Recognizer:
     """The recogniser for ``backend``; loaded once per process for given settings."""
     entry = RECOGNIZERS.get(backend)

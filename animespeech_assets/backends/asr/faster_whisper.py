@@ -1,5 +1,11 @@
 """faster-whisper (the default): any CTranslate2 Whisper folder; by default the embedded Whisper
-base, int8 on CPU. Voice activity detection (Silero) and word timestamps come with it."""
+base, int8 on CPU. Voice activity detection (Silero) and word timestamps come with it.
+
+``batch_size`` 1 (the default here) decodes one window after another, as Whisper does. With more,
+the speech chunks VAD finds (merged up to 30 s) are decoded in batches by faster-whisper's
+``BatchedInferencePipeline``: 2.1x faster on a 2-core CPU at the same CER, but each chunk comes back
+as one segment, and lines are then cut only at pauses and sentence ends: on the demo 54 % of the
+true lines were matched at IoU >= 0.5 against 79 % (`benchmarks/results/asr.faster_whisper.batch16.json`)."""
 
 from __future__ import annotations
 
@@ -13,8 +19,8 @@ from animespeech_assets.core.progress import Progress, advance
 
 
 class FasterWhisperRecognizer:
-    def __init__(self, model: str, device: str, compute_type: str, options: DecodeOptions, cache: Path):
-        from faster_whisper import WhisperModel
+    def __init__(self, model: str, device: str, compute_type: str, options: DecodeOptions, cache: Path, batch_size: int = 1):
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         path = embedded_whisper_base(cache) if model == EMBEDDED else model
         if compute_type == "auto":
@@ -23,12 +29,15 @@ class FasterWhisperRecognizer:
                                   device_index=int(device.split(":")[1]) if ":" in device else 0,
                                   compute_type=compute_type, download_root=str(cache))
         self.options = options
-        self.model_id = f"faster_whisper:{model}:{compute_type}"
+        self.batch_size = batch_size
+        self.pipeline = BatchedInferencePipeline(self.model) if batch_size > 1 else None
+        self.model_id = f"faster_whisper:{model}:{compute_type}" + (f":batch{batch_size}" if self.pipeline else "")
 
     def transcribe(self, audio: np.ndarray, language: str, progress: Progress | None = None) -> list[Segment]:
         o = self.options
-        segments, _ = self.model.transcribe(
-            np.asarray(audio, np.float32), language=language, beam_size=o.beam_size, vad_filter=True,
+        batched = {"batch_size": self.batch_size} if self.pipeline else {}
+        segments, _ = (self.pipeline or self.model).transcribe(
+            np.asarray(audio, np.float32), language=language, beam_size=o.beam_size, vad_filter=True, **batched,
             vad_parameters={"min_silence_duration_ms": 300, "speech_pad_ms": 150},
             word_timestamps=True, condition_on_previous_text=False,  # no carried-over loops
             no_repeat_ngram_size=o.no_repeat_ngram_size, compression_ratio_threshold=o.compression_ratio_threshold,
@@ -44,5 +53,5 @@ class FasterWhisperRecognizer:
 
 
 @RECOGNIZERS.register("faster_whisper", default_model=EMBEDDED)
-def load(model: str, device: str, precision: str, batch_size: int, options: DecodeOptions, cache: Path) -> FasterWhisperRecognizer:
-    return FasterWhisperRecognizer(model, device, precision, options, cache)
+def load(model: str, device: str, precision: str, batch_size: int | None, options: DecodeOptions, cache: Path) -> FasterWhisperRecognizer:
+    return FasterWhisperRecognizer(model, device, precision, options, cache, batch_size or 1)

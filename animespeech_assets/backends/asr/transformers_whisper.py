@@ -77,5 +77,5 @@ def _compression_ratio(text: str) -> float:
 
 
 @RECOGNIZERS.register("transformers", default_model="litagin/anime-whisper")
-def load(model: str, device: str, precision: str, batch_size: int, options: DecodeOptions, cache: Path) -> TransformersWhisperRecognizer:
-    return TransformersWhisperRecognizer(model, device, precision, batch_size, options)
+def load(model: str, device: str, precision: str, batch_size: int | None, options: DecodeOptions, cache: Path) -> TransformersWhisperRecognizer:
+    return TransformersWhisperRecognizer(model, device, precision, batch_size or 16, options)

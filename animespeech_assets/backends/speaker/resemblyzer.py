@@ -39,7 +39,7 @@ class ResemblyzerEncoder:
 
     def mel_spectrogram(self, wav: np.ndarray) -> np.ndarray:
         """(frames, 40) float32, as ``resemblyzer.audio.wav_to_mel_spectrogram``."""
-        spec = self.torch.stft(self.torch.from_numpy(wav), self.n_fft, self.hop, window=self.window, center=True,
+        spec = self.torch.stft(self.torch.tensor(wav), self.n_fft, self.hop, window=self.window, center=True,
                                pad_mode="constant", return_complex=True).abs().square()
         return (spec.T @ self.mel_filters).numpy()
 
