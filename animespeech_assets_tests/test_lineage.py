@@ -26,6 +26,19 @@ def test_records_are_one_file_each_and_queryable_through_duckdb(tmp_path):
     ]
 
 
+def test_records_read_once_per_process_still_see_every_new_record(tmp_path):
+    """Records are kept in memory between calls; a record written since (by this process or another:
+    a new file) is seen by the next call, and what a caller changes in a record is not kept."""
+    ledger = Ledger(tmp_path)
+    ledger.write(rec("a", "ep1", "h1"))
+    first = ledger.records("a")
+    first[0]["content_hash"] = "changed by a caller"
+    assert [r["content_hash"] for r in ledger.records("a")] == ["h1"]
+    Ledger(tmp_path).write(rec("a", "ep1", "h2", offset=1))  # another ledger object, as another process
+    assert [r["content_hash"] for r in ledger.records("a", "ep1")] == ["h2", "h1"]  # newest first
+    assert ledger.latest("a", "ep1")["content_hash"] == "h2" and ledger.records("b") == []
+
+
 def test_trace_follows_the_exact_input_versions_used(tmp_path):
     ledger = Ledger(tmp_path)
     ledger.write(rec("a", "ep1", "old", offset=0))

@@ -28,7 +28,7 @@ import time
 from datetime import UTC
 from pathlib import Path
 
-from benchmarks.long_episode import PROJECT, long_episode, peak_rss, use_work_folder
+from benchmarks.long_episode import LONG_EPISODES, long_episode, peak_rss, use_work_folder
 
 RESULTS = Path(__file__).parent / "results"
 SELECT = "episode_audio,transcript,speaker_embeddings,character_predictions"
@@ -131,7 +131,7 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=24)
     p.add_argument("--busy", type=int, default=1, help="CPU-bound processes for the busy-machine run (0: skip it)")
     p.add_argument("--asr", action="store_true", help="also the CLI without subtitles (speech recognition)")
-    p.add_argument("--work", type=Path, default=PROJECT / "data" / "cache" / "benchmarks" / "long_episodes")
+    p.add_argument("--work", type=Path, default=LONG_EPISODES)
     p.add_argument("--output", type=Path, default=RESULTS / "end_to_end.json")
     p.add_argument("--older-method", nargs=3, type=Path, metavar=("MEDIA", "SRT", "LABELS"), help=argparse.SUPPRESS)
     args = p.parse_args()

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks.long_episode import PROJECT, long_episode, peak_rss, use_work_folder
+from benchmarks.long_episode import LONG_EPISODES, long_episode, peak_rss, use_work_folder
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_GB = 3.0
@@ -28,7 +28,7 @@ LONG120_ASSETS = ("episode_audio", "transcript", "speaker_embeddings")
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work", type=Path, default=PROJECT / "data" / "cache" / "benchmarks" / "long_episodes")
+    p.add_argument("--work", type=Path, default=LONG_EPISODES)
     p.add_argument("--output", type=Path, default=RESULTS / "episode_memory.json")
     p.add_argument("--skip-2h", action="store_true", help="only the 24-minute episode")
     args = p.parse_args()

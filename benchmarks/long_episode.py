@@ -16,6 +16,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 SEED_EPISODE = "seed"
+LONG_EPISODES = PROJECT / "data" / "cache" / "benchmarks" / "long_episodes"  # the default work folder
 
 
 def use_work_folder(work: Path):
@@ -32,20 +33,26 @@ def use_work_folder(work: Path):
     return DataLayout.from_env()
 
 
+def seed_scene(layout) -> Path:
+    """``inputs/seed.mkv`` (+ ``.srt`` and labels): two generated demo scenes, 93 s (made once)."""
+    from animespeech_assets.demo.generate import generate_episode
+    from animespeech_assets.demo.script import EPISODES
+
+    src = layout.inputs / f"{SEED_EPISODE}.mkv"
+    if not src.exists():
+        print("generating the seed scene (Kokoro voices) ...", flush=True)
+        generate_episode(layout, SEED_EPISODE, EPISODES["demo_ep01"][:2], seed=0, labels=3)
+    return src
+
+
 def long_episode(layout, name: str, seconds: float) -> None:
     """``inputs/<name>.mkv`` + ``.srt`` + annotations: the seed scene looped to ``seconds`` (cached)."""
     import av
     import pysubs2
 
-    from animespeech_assets.demo.generate import generate_episode
-    from animespeech_assets.demo.script import EPISODES
-
     if (layout.inputs / f"{name}.mkv").exists():
         return
-    src = layout.inputs / f"{SEED_EPISODE}.mkv"
-    if not src.exists():
-        print("generating the seed scene (Kokoro voices) ...", flush=True)
-        generate_episode(layout, SEED_EPISODE, EPISODES["demo_ep01"][:2], seed=0, labels=3)
+    src = seed_scene(layout)
     with av.open(str(src)) as container:
         period = container.duration / 1_000_000
     loops = math.ceil(seconds / period)

@@ -24,10 +24,11 @@ class EpisodeInputs:
     settings: Path | None = None  # <stem>.episode.json, when there is one
 
 
-def _subtitle_for(media: Path, candidates: dict[str, list[Path]]) -> Path | None:
-    """The subtitle file of ``media``: same stem, or same stem plus a language tag (``ep01.ja.srt``)."""
+def _subtitle_for(media: Path, candidates: dict[str, list[Path]], tagged_by: dict[str, list[Path]]) -> Path | None:
+    """The subtitle file of ``media``: same stem (``candidates`` by stem), or same stem plus a language
+    tag (``ep01.ja.srt``: ``tagged_by`` every dotted prefix of a subtitle's stem)."""
     exact = candidates.get(media.stem, [])
-    tagged = [p for stem, paths in candidates.items() if stem.startswith(media.stem + ".") for p in paths]
+    tagged = tagged_by.get(media.stem, [])
     for group in (exact, tagged):
         if len(group) > 1:
             names = ", ".join(str(p) for p in sorted(group))
@@ -60,9 +61,13 @@ def _scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], dict[str | None, 
     # files, and links to files (a media library linked in); a broken link is a problem of its episode
     files = sorted(p for p in inputs_dir.iterdir() if (p.is_file() or p.is_symlink() and not p.exists()) and not p.name.startswith("."))
     subtitles: dict[str, list[Path]] = {}
+    tagged: dict[str, list[Path]] = {}
     for p in files:
         if p.suffix.lower() in SUBTITLE_EXTENSIONS:
             subtitles.setdefault(p.stem, []).append(p)
+            parts = p.stem.split(".")
+            for n in range(1, len(parts)):
+                tagged.setdefault(".".join(parts[:n]), []).append(p)
     episodes: dict[str, EpisodeInputs] = {}
     clashing: set[str] = set()
     problems: dict[str | None, list[str]] = {}
@@ -77,7 +82,7 @@ def _scan(inputs_dir: Path) -> tuple[dict[str, EpisodeInputs], dict[str | None, 
                 clashing.add(key)
                 raise EpisodeError(f"{first} and {media} both map to episode key {key!r}; rename one of them")
             settings = media.with_name(media.stem + SETTINGS_SUFFIX)
-            episodes[key] = EpisodeInputs(key, media, _subtitle_for(media, subtitles), settings if settings.is_file() else None)
+            episodes[key] = EpisodeInputs(key, media, _subtitle_for(media, subtitles, tagged), settings if settings.is_file() else None)
         except EpisodeError as exc:
             problems.setdefault(key, []).append(str(exc) if key else f"{media}: {exc}")
     return episodes, problems
