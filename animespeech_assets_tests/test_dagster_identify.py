@@ -62,7 +62,7 @@ def test_second_episode_predicted_from_first_episode_labels(two_episodes, capsys
     shown = capsys.readouterr().out
     assert "reference_set [__all__]" in shown and "ep1.csv" in shown and "ep2.mkv" in shown
     record = Ledger(layout.lineage).latest("character_predictions", "ep2")
-    assert record["models"] == {"speaker_encoder": "resemblyzer:pretrained.pt"}
+    assert record["models"] == {"speaker_encoder": "campplus:campplus_cn_en_common"}
     assert set(record["parameters"]) >= {"k", "certain_threshold", "uncertain_threshold"}
 
 

@@ -22,6 +22,7 @@ from animespeech_assets.backends.speaker import load_speaker_encoder
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, decode_audio
 from animespeech_assets.core.environment import configure_caches
 from animespeech_assets.core.layout import DataLayout
+from animespeech_assets.demo.music import with_music
 from animespeech_assets.speakers import embeddings, evaluation, knn, references
 from animespeech_assets.speakers.embeddings import embed_lines, vectors_of
 
@@ -122,6 +123,8 @@ def main() -> None:
     ap.add_argument("--model", default="")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--labels", type=int, default=2, help="labelled turns per AMI speaker")
+    ap.add_argument("--music-snr", type=float, default=None,
+                    help="mix the synthetic music bed (demo/music.py) this many dB under the demo episodes' speech")
     args = ap.parse_args()
     layout = DataLayout(ROOT / "data")
     configure_caches(layout)
@@ -140,6 +143,9 @@ def main() -> None:
     for ep in ("demo_ep01", "demo_ep02"):
         audio, _ = decode_audio(layout.inputs / f"{ep}.mkv")
         transcript, _ = transcript_from_subtitles(layout.inputs / f"{ep}.srt", len(audio) / ANALYSIS_SAMPLE_RATE, TranscriptFilters())
+        if args.music_snr is not None:
+            spans = list(zip(transcript.column("start").to_pylist(), transcript.column("end").to_pylist()))
+            audio = with_music(audio, ANALYSIS_SAMPLE_RATE, args.music_snr, spans, seed=int(ep[-1]))
         emb = embed_lines(audio, ANALYSIS_SAMPLE_RATE, transcript, encoder)
         episodes[ep] = (transcript, emb, [r["character"] for r in read_truth(layout.demo / f"{ep}.truth.csv")])
     transcript1, emb1, _ = episodes["demo_ep01"]
@@ -152,13 +158,14 @@ def main() -> None:
         ids = transcript.column("line_id").to_pylist()
         test_idx = [i for i, lid in enumerate(ids) if not (ep == "demo_ep01" and lid in labelled)]
         demo.append(score(ep, ref, truth, valid, matrix, np.cumsum(valid) - 1, test_idx))
-    groups["demo (Kokoro voices, 4 characters)"] = demo
+    groups["demo (Kokoro voices, 4 characters)" + (f", music {args.music_snr:g} dB under" if args.music_snr is not None else "")] = demo
 
     ami = []
-    for name, wav, turns in ami_recordings():
+    for name, wav, turns in ami_recordings() if args.music_snr is None else []:
         audio, _ = decode_audio(wav)
         ami.append(evaluate_recording(name, audio, turns, encoder, args.labels))
-    groups[f"AMI meetings ({len(ami)} recordings, {args.labels} labelled turns per speaker)"] = ami
+    if ami:
+        groups[f"AMI meetings ({len(ami)} recordings, {args.labels} labelled turns per speaker)"] = ami
 
     report = {"backend": args.backend, "model": encoder.model_id, "seconds": round(time.time() - t0, 1), "groups": {}}
     print(f"speaker identification with {encoder.model_id}")
@@ -169,7 +176,7 @@ def main() -> None:
         fmt = lambda x: "  -   " if x is None else f"{x:6.3f}"  # noqa: E731
         print(f"{name:<62} {s['lines']:>5} {fmt(s['accuracy'])} {fmt(s['macro_f1'])} {fmt(s['certain_share']):>8} {fmt(s['certain_precision']):>9}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"speaker_id.{args.backend}.json"
+    out = RESULTS / f"speaker_id.{args.backend}{'' if args.music_snr is None else f'.music{args.music_snr:g}db'}.json"
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"written {out.relative_to(ROOT)}")
 

