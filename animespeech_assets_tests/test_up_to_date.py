@@ -118,3 +118,29 @@ def test_a_dataset_over_every_episode_is_out_of_date_when_an_episode_is_added(tm
     assert stale_reason(record, "2", with_ep3) == "dialogue_turns [ep3] is new"
     other_asset = {**turns, ("transcript", "ep3"): {"asset": "transcript", "partition": "ep3", "content_hash": "t" * 8}}
     assert stale_reason(record, "2", other_asset) is None
+
+
+@pytest.mark.models
+def test_labelled_episodes_embedded_by_another_default_encoder_are_embedded_again_first(layout, capsys):
+    """A project upgrade that changes the default encoder changes speaker_embeddings' code version; a
+    labelled episode embedded before it is embedded again before the reference set is built (which
+    refuses to mix encoders), instead of failing the next episode's run."""
+    from animespeech_assets.core.lineage import InputVersion, LineageRecord, utcnow
+
+    write_tone_episode(layout, "ep01")
+    layout.annotation_file("ep01").write_text("line_id,character\n1,A\n2,B\n", encoding="utf-8")
+    assert main(["materialize", "--episode", "ep01", "--select", "episode_audio,transcript,speaker_embeddings"]) == 0
+    ledger = Ledger(layout.lineage)
+    newest = ledger.latest("speaker_embeddings", "ep01")
+    older = "1+resemblyzer,"  # what an earlier release's default made
+    ledger.write(LineageRecord("speaker_embeddings", "ep01", "older-run", older, newest["content_hash"], newest["row_count"],
+                               newest["outputs"], utcnow(), utcnow(), inputs=[InputVersion(**i) for i in newest["inputs"]]))
+    key = dg.AssetKey("speaker_embeddings")
+    assert list(split_current(layout, [key], "ep01")[0].values())[0].startswith(f"code version {older} -> 1+campplus")
+    capsys.readouterr()
+
+    write_tone_episode(layout, "ep02")
+    assert main(["materialize", "--episode", "ep02"]) == 0
+    out = capsys.readouterr().out
+    assert "materialized speaker_embeddings [ep01]" in out and "materialized reference_set" in out
+    assert split_current(layout, [key], "ep01")[0] == {}

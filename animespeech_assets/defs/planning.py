@@ -68,9 +68,12 @@ def plan_episode(layout: DataLayout, keys: list[dg.AssetKey], can_build_referenc
 
 
 def episodes_to_embed_first(layout: DataLayout, known: set[str]) -> list[str]:
-    """Labelled episodes (among ``known`` inputs) whose embeddings are missing: the reference set
-    cannot use their labels until they are embedded."""
-    return [s.episode for s in references.reference_sources(layout) if not s.embeddings.exists() and s.episode in known]
+    """Labelled episodes (among ``known`` inputs) whose embeddings are missing or out of date (another
+    default encoder, say): the reference set cannot use their labels until they are embedded again
+    (it refuses to mix encoders)."""
+    key = dg.AssetKey("speaker_embeddings")
+    return [s.episode for s in references.reference_sources(layout)
+            if s.episode in known and (not s.embeddings.exists() or split_current(layout, [key], s.episode)[0])]
 
 
 

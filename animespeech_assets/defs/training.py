@@ -11,7 +11,7 @@ from animespeech_assets.training import adapters, speech_samples
 from .datasets import audio_dataset, dialogue_dataset
 from .materialize import Materialization, png
 from .partitions import characters
-from .resources import DataResource, SpeakerEncoderResource, SpeechRecognizerResource, TrainerResource, TtsResource
+from .resources import DataResource, SpeakerEncoderResource, SpeechRecognizerResource, TrainerResource, TtsResource, default_of
 
 _D = adapters.LoraSettings()
 # one model on a card at a time (dagster.yaml limits the pool), per character
@@ -69,7 +69,7 @@ class TtsSamplesConfig(dg.Config):
 @dg.asset(
     **PER_CHARACTER_ON_GPU,
     deps=[audio_dataset],
-    code_version="1",
+    code_version="1+" + default_of(SpeakerEncoderResource, "backend", "model"),  # the voice is cast by embeddings
     kinds={"onnx", "wav"},
     description="A character's held-out lines spoken by the TTS backend (cloning from its reference clips where it "
     "can), with intelligibility (CER of the recogniser) and speaker similarity per sample.",
