@@ -30,7 +30,8 @@ __all__ = ["SPEAKER_ENCODERS", "AnimeSpeakerEncoder", "CampPlusEncoder", "Resemb
 
 
 @lru_cache(maxsize=4)
-def load_speaker_encoder(backend: str = "campplus", model: str = "", device: str = "auto", batch_size: int = 32) -> SpeakerEncoder:
-    """The encoder for ``backend``; loaded once per process for a given (backend, model, device)."""
+def load_speaker_encoder(backend: str = "campplus", model: str = "", device: str = "auto", batch_size: int | None = None) -> SpeakerEncoder:
+    """The encoder for ``backend``; loaded once per process for a given (backend, model, device).
+    ``batch_size`` None: the backend's own default."""
     entry = SPEAKER_ENCODERS.get(backend)
     return entry.load(model or entry.default_model, resolve_device(device), batch_size)

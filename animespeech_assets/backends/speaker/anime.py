@@ -38,5 +38,5 @@ class AnimeSpeakerEncoder:
 
 
 @SPEAKER_ENCODERS.register("anime", default_model="char")
-def load(model: str, device: str, batch_size: int) -> AnimeSpeakerEncoder:
-    return AnimeSpeakerEncoder(model, device, batch_size)
+def load(model: str, device: str, batch_size: int | None) -> AnimeSpeakerEncoder:
+    return AnimeSpeakerEncoder(model, device, batch_size or 32)

@@ -68,6 +68,6 @@ class ResemblyzerEncoder:
 
 
 @SPEAKER_ENCODERS.register("resemblyzer", default_model="resemblyzer/pretrained.pt")
-def load(model: str, device: str, batch_size: int) -> ResemblyzerEncoder:
+def load(model: str, device: str, batch_size: int | None) -> ResemblyzerEncoder:
     # the default: the weights inside the resemblyzer wheel
-    return ResemblyzerEncoder(device, batch_size, None if model == DEFAULT else model)
+    return ResemblyzerEncoder(device, batch_size or 32, None if model == DEFAULT else model)

@@ -37,5 +37,5 @@ class SpeechBrainEncoder:
 
 
 @SPEAKER_ENCODERS.register("speechbrain", default_model="speechbrain/spkrec-ecapa-voxceleb")
-def load(model: str, device: str, batch_size: int) -> SpeechBrainEncoder:
-    return SpeechBrainEncoder(model, device, batch_size)
+def load(model: str, device: str, batch_size: int | None) -> SpeechBrainEncoder:
+    return SpeechBrainEncoder(model, device, batch_size or 32)

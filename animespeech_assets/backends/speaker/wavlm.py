@@ -37,5 +37,5 @@ class WavLMEncoder:
 
 
 @SPEAKER_ENCODERS.register("wavlm", default_model="microsoft/wavlm-base-plus-sv")
-def load(model: str, device: str, batch_size: int) -> WavLMEncoder:
-    return WavLMEncoder(model, device, batch_size)
+def load(model: str, device: str, batch_size: int | None) -> WavLMEncoder:
+    return WavLMEncoder(model, device, batch_size or 32)
