@@ -113,8 +113,8 @@ def _run(job_name: str, instance, keys, partition: str | None = None, force: boo
 
 
 def prepare_shared(instance, layout: DataLayout) -> set[tuple[str, str]]:
-    """Bring the reference set up to date: embed every labelled episode that has no embeddings yet,
-    then rebuild the reference set if its inputs changed. Returns the (asset, episode) pairs done.
+    """Bring the reference set up to date: embed every labelled episode whose embeddings are missing
+    or out of date, then rebuild the reference set if its inputs changed. Returns the (asset, episode) pairs done.
     (``--force`` is for the selected assets: these run only when they are not current.)"""
     from animespeech_assets.defs.jobs import SHARED_ASSET_KEYS, UNLABELLED_ASSET_KEYS
     from animespeech_assets.defs.planning import episodes_to_embed_first, reference_is_current
