@@ -45,9 +45,25 @@ def layout(tmp_path, monkeypatch) -> DataLayout:
     return lay
 
 
-def write_tone_episode(layout: DataLayout, key: str, seconds: float = 6.0, srt: str | None = None) -> Path:
-    """An MKV (H.264 + AAC) with tone bursts at 1-2 s and 3-4.5 s, plus an SRT for them."""
-    audio = tone_track(seconds, [(1.0, 2.0, 440.0), (3.0, 4.5, 660.0)])
+def spoken_track(seconds: float, words: list[tuple[float, str, str]], sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Stereo float32 (n, 2): silence with Kokoro speech (start, voice, text), for tests whose lines
+    must hold speech (voice activity marks a tone ``no_speech``)."""
+    from animespeech_assets.demo.generate import _speech
+
+    mono = np.zeros(int(seconds * sr), np.float32)
+    for start, voice, text in words:
+        clip = _speech(text, voice, 1.0)[: len(mono) - int(start * sr)]
+        mono[int(start * sr) : int(start * sr) + len(clip)] += 0.8 * clip
+    return np.stack([mono, mono], axis=1)
+
+
+def write_tone_episode(layout: DataLayout, key: str, seconds: float = 6.0, srt: str | None = None, spoken: bool = False) -> Path:
+    """An MKV (H.264 + AAC) with tone bursts at 1-2 s and 3-4.5 s (``spoken``: two short words
+    there, in two voices), plus an SRT for them."""
+    if spoken:
+        audio = spoken_track(seconds, [(1.1, "jf_alpha", "はじめ"), (3.2, "jm_kumo", "つぎです")])
+    else:
+        audio = tone_track(seconds, [(1.0, 2.0, 440.0), (3.0, 4.5, 660.0)])
     path = mux(layout.inputs / f"{key}.mkv", audio, [0.0])
     if srt is None:
         srt = "1\n00:00:01,000 --> 00:00:02,000\nはじめ\n\n2\n00:00:03,000 --> 00:00:04,500\nつぎ\n\n"

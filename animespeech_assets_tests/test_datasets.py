@@ -71,6 +71,10 @@ def test_clip_filters_record_reasons():
     assert clips.make_clip(voice * 1e-3, 0.0, 4.0, "こんにちは、元気です", opts)[1] == clips.LOW_LEVEL
     assert clips.make_clip(voice + 100 * noise, 0.0, 4.0, "こんにちは、元気です", opts)[1] == clips.LOW_SNR
     assert clips.make_clip(voice, 1.0, 1.5, "あ", opts)[1] == clips.TOO_SHORT
+    # with the line's voiced part known, the clip is that part and its padding, wherever the cue starts
+    clip, reason, stats = clips.make_clip(voice + noise, 0.5, 4.0, "こんにちは、元気です", opts, speech=(1.02, 2.98))
+    assert reason is None and (stats["clip_start"], stats["clip_end"]) == pytest.approx((0.92, 3.08), abs=1e-3)
+    assert len(clip) == round(2.16 * sr)
     assert clips.overlapping([0, 1.0, 1.95, 5], [2.0, 1.5, 3, 6], 0.1) == {0, 1}
 
 
@@ -88,10 +92,12 @@ def test_exports_load_in_their_tools_and_hold_only_each_characters_lines(exporte
 
     layout = exported
     gt = {(ep, round(float(r["start"]), 3)): r for ep in ("ep1", "ep2") for r in truth(layout, ep)}
+    onsets = []  # |clip start - true speech onset|
     for character in ("Haruto", "Mei", "Sakura", "Yuki"):
         folder = layout.exports / "audio" / character
         manifest = pq.read_table(folder / "clips.parquet").to_pylist()
         assert manifest
+        onsets += [abs(c["clip_start"] - float(gt[(c["episode"], round(c["start"], 3))]["speech_start"])) for c in manifest]
         for c in manifest:  # only this character's lines (checked against the ground truth)
             assert gt[(c["episode"], round(c["start"], 3))]["character"] == character
             assert gt[(c["episode"], round(c["start"], 3))]["text"].replace("？", "?").replace("！", "!") == c["text"]
@@ -112,6 +118,8 @@ def test_exports_load_in_their_tools_and_hold_only_each_characters_lines(exporte
         assert sorted(ds["text"]) == sorted(c["text"] for c in manifest)
         sample = ds[0]["audio"].get_all_samples()
         assert sample.sample_rate == 44100 and sample.data.shape[0] == 1
+    # clips start on the speech (voice activity), not on the subtitle cue 50-200 ms before it
+    assert np.mean(np.asarray(onsets) <= 0.150) >= 0.95 and len(onsets) >= 20
 
     # dialogue: TRL conversational JSONL through TRL's own preparation, ShareGPT and Parquet
     from tokenizers import Tokenizer, models

@@ -2,7 +2,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from animespeech_assets.speakers import embeddings, evaluation, knn, references, statuses
+from animespeech_assets.speakers import embeddings, evaluation, knn, predictions, references, statuses
 from animespeech_assets.speakers.embeddings import embed_lines, vectors_of
 
 
@@ -45,10 +45,13 @@ def test_exclusion_keeps_a_line_out_of_its_own_neighbours():
 
 
 def test_status_thresholds():
-    assert knn.status_of(0.1, 0.2, 0.35) == statuses.CERTAIN
-    assert knn.status_of(0.3, 0.2, 0.35) == statuses.UNCERTAIN
-    assert knn.status_of(0.5, 0.2, 0.35) == statuses.UNKNOWN
-    assert knn.status_of(np.inf, 0.2, 0.35) == statuses.UNKNOWN
+    t = knn.Thresholds(certain=0.2, uncertain=0.35, margin=0.05)
+    assert knn.status_of(0.1, 0.1, t) == statuses.CERTAIN
+    assert knn.status_of(0.1, None, t) == statuses.CERTAIN  # one character: no runner-up
+    assert knn.status_of(0.1, 0.01, t) == statuses.UNCERTAIN  # close, but hardly ahead of the runner-up
+    assert knn.status_of(0.3, 0.3, t) == statuses.UNCERTAIN
+    assert knn.status_of(0.5, 0.3, t) == statuses.UNKNOWN
+    assert knn.status_of(np.inf, None, t) == statuses.UNKNOWN and knn.status_of(None, None, t) == statuses.UNKNOWN
 
 
 def test_leave_one_out_suggests_k_and_thresholds_from_labels():
@@ -67,9 +70,40 @@ def test_leave_one_out_suggests_k_and_thresholds_from_labels():
     assert coverage == sorted(coverage) and coverage[-1] == 1.0
     s = report["suggested"]
     assert s["certain_threshold"] <= s["uncertain_threshold"] <= report["impostor_distance"]["median"]
-    certain_row = next(r for r in grid if r["threshold"] == s["certain_threshold"])
-    assert certain_row["precision"] >= evaluation.PRECISION_CERTAIN
     assert "suggested: k=" in evaluation.format_evaluation(report)
+
+
+def test_certain_is_calibrated_by_leave_one_out_with_the_margin_and_says_when_labels_are_too_few():
+    """The suggested certain rule, applied by the predictor itself to each label left out in turn,
+    gives the coverage and precision the report expects; with each line's own character taken out
+    of the reference set, at most OPEN_SET_SHARE of lines still pass as certain."""
+    rng = np.random.default_rng(3)
+    centres = unit(rng.normal(size=(4, 16)))
+    vectors = np.vstack([unit(c + 0.25 * rng.normal(size=(10, 16))) for c in centres])
+    characters = [c for c in "ABCD" for _ in range(10)]
+    characters[0] = "B"  # one mislabel
+    ref = make_ref(vectors, characters)
+    report = evaluation.leave_one_out(ref)
+    k, thresholds = predictions.settings(report["suggested"], None, None, None)
+    assert thresholds.margin == report["suggested"]["certain_margin"]
+    certain, right, open_set = 0, 0, 0
+    for i, truth in enumerate(characters):
+        pred = knn.predict(ref.vectors[i : i + 1], ref, k, exclude=[("ep1", i + 1)])
+        if knn.status_of(pred.distance[0], pred.margin[0], thresholds) == statuses.CERTAIN:
+            certain += 1
+            right += pred.character[0] == truth
+        others = np.asarray(characters) != truth
+        without = make_ref(vectors[others], [c for c in characters if c != truth])
+        pred = knn.predict(ref.vectors[i : i + 1], without, k)
+        open_set += knn.status_of(pred.distance[0], pred.margin[0], thresholds) == statuses.CERTAIN
+    e = report["expected"]
+    assert certain / len(characters) == pytest.approx(e["coverage"]) and certain >= 20
+    assert right / certain == pytest.approx(e["precision"]) and right / certain >= evaluation.PRECISION_CERTAIN
+    assert open_set / len(characters) == pytest.approx(e["open_set_certain"]) and e["open_set_certain"] <= evaluation.OPEN_SET_SHARE
+    # 40 labels cannot show 99 % precision: the report says so, with its lower bound
+    assert e["precision_lower_95"] < evaluation.PRECISION_CERTAIN
+    assert report["warnings"] and "labels too few" in report["warnings"][0]
+    assert evaluation.wilson_lower(299, 299) >= 0.99 > evaluation.wilson_lower(100, 100)
 
 
 def test_leave_one_out_needs_two_characters():
@@ -97,8 +131,9 @@ def test_embed_lines_marks_short_and_silent_lines_and_keeps_every_row():
     audio[5 * sr : 5 * sr + 3000] = 0.1
     lines = pa.table({"line_id": pa.array([1, 2, 3], pa.int32()), "start": [1.0, 5.0, 7.0], "end": [3.0, 5.1, 9.0]})
     enc = FakeEncoder()
-    table = embed_lines(audio, sr, lines, enc)
+    table = embed_lines(audio, sr, lines, enc, voice=None)  # whole cues: no voice activity on a DC signal
     assert table.column("embedding_status").to_pylist() == ["ok", "too_short", "silent"]
+    assert table.column("speech_start").null_count == 3
     assert enc.seen == [2 * sr]  # only the usable clip went to the encoder, cut exactly
     valid, matrix = vectors_of(table)
     assert valid.tolist() == [True, False, False] and matrix.shape == (1, 3)

@@ -73,7 +73,7 @@ def test_decoding_reports_its_progress_in_the_run_log(layout):
 
 @pytest.mark.models
 def test_speaker_embeddings_report_their_progress_in_the_run_log(layout):
-    write_tone_episode(layout, "ep01")
+    write_tone_episode(layout, "ep01", spoken=True)
     assert main(["materialize", "--episode", "ep01", "--select", "episode_audio,transcript,speaker_embeddings"]) == 0
     messages = run_log(dg.DagsterInstance.get())
     assert any(m.startswith("speaker embeddings: 2/2 lines (100%) in ") for m in messages)

@@ -204,6 +204,28 @@ def test_a_killed_run_does_not_block_the_gpu_pool_for_later_runs(layout, capsys)
     assert pq.read_table(layout.output("transcript", "ep01")).column("text").to_pylist() == ["はじめ", "つぎ"]
 
 
+def test_a_step_queued_just_as_the_slot_was_freed_gets_the_slot(layout):
+    """Dagster's race, replayed step by step on the real storage: run B finds no free slot, run A
+    frees its slot (handing it to a queue B is not in yet), B queues unassigned. Dagster alone leaves
+    B waiting for ever with the slot free (seen as a hung CLI among four on a fresh instance);
+    assign_stranded_claims gives it the slot, and does nothing when nothing is stranded."""
+    from animespeech_assets.defs.run_hygiene import assign_stranded_claims
+
+    main(["scan"])  # creates the instance
+    instance = dg.DagsterInstance.get()
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default("gpu")
+    assert storage.claim_concurrency_slot("gpu", "run-a", "speaker_embeddings", 0).is_claimed
+    assert not storage.has_unassigned_slots("gpu")  # B's claim, first half: no free slot
+    storage.free_concurrency_slot_for_step("run-a", "speaker_embeddings")  # A ends its step
+    storage.add_pending_step("gpu", "run-b", "transcript", 0, should_assign=False)  # B's claim, second half
+    stuck = storage.claim_concurrency_slot("gpu", "run-b", "transcript", 0)
+    assert not stuck.is_claimed and not stuck.is_assigned and storage.has_unassigned_slots("gpu")
+    assert assign_stranded_claims(instance, ["gpu"]) == ["gpu"]
+    assert storage.claim_concurrency_slot("gpu", "run-b", "transcript", 0).is_claimed
+    assert assign_stranded_claims(instance, ["gpu"]) == []  # the slot is taken: nothing to hand out
+
+
 def test_a_run_waits_for_a_live_holder_of_the_pool_and_says_so(layout):
     import threading
 
@@ -279,7 +301,12 @@ def test_kill_drill_two_real_kills_mid_run_leave_nothing_partial_and_the_next_ru
         assert run["after_kill"]["partial"] == [] and run["after_kill"]["missing"] == [] and run["after_kill"]["changed"] == []
         assert run["next_run_exit"] == 0 and run["killed_runs_left_started"] == []
         assert run["after_next_run"]["temporary_left"] == 0 and run["after_next_run"]["orphans"] == []
-    assert [run["running"] for run in report["runs"]] == ["episode_job: speaker_embeddings", "episode_job: character_predictions"]
+    # the first kill lands inside the embeddings (seconds long); character_predictions takes a fraction
+    # of a second, so on a loaded machine the second kill can land in a step after it: any step of that run
+    first, second = (run["running"] for run in report["runs"])
+    assert first == "episode_job: speaker_embeddings"
+    later = ("character_predictions", "annotated_lines", "dialogue_turns", "character_clips", "review_sheet")
+    assert second.startswith("episode_job: ") and second.split(": ")[1].split(", ")[0] in later
     assert report["runs"][0]["after_kill"]["files_checked"] > 10
 
 

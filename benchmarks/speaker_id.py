@@ -23,7 +23,7 @@ from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, decode_audio
 from animespeech_assets.core.environment import configure_caches
 from animespeech_assets.core.layout import DataLayout
 from animespeech_assets.demo.music import with_music
-from animespeech_assets.speakers import embeddings, evaluation, knn, references
+from animespeech_assets.speakers import embeddings, evaluation, knn, predictions, references
 from animespeech_assets.speakers.embeddings import embed_lines, vectors_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def evaluate_recording(name, audio, turns, encoder, n_labels, ref_extra=None) ->
 
 def score(name, ref, speakers, valid, matrix, rows, test_idx) -> dict:
     suggestion = evaluation.leave_one_out(ref)["suggested"]
-    k, certain, uncertain = suggestion["k"], suggestion["certain_threshold"], suggestion["uncertain_threshold"]
+    k, thresholds = predictions.settings(suggestion, None, None, None)
     truth, pred, status = [], [], []
     emb_idx = [i for i in test_idx if valid[i]]
     p = knn.predict(matrix[rows[emb_idx]], ref, k) if emb_idx else None
@@ -93,12 +93,12 @@ def score(name, ref, speakers, valid, matrix, rows, test_idx) -> dict:
         if i in by_i:
             j = by_i[i]
             pred.append(p.character[j])
-            status.append(knn.status_of(p.distance[j], certain, uncertain))
+            status.append(knn.status_of(p.distance[j], p.margin[j], thresholds))
         else:
             pred.append(None)
             status.append("no_embedding")
-    return {"recording": name, "truth": truth, "pred": pred, "status": status, "k": k,
-            "certain_threshold": certain, "uncertain_threshold": uncertain, "reference": len(ref.characters)}
+    return {"recording": name, "truth": truth, "pred": pred, "status": status, "k": k, "certain_threshold": thresholds.certain,
+            "certain_margin": thresholds.margin, "uncertain_threshold": thresholds.uncertain, "reference": len(ref.characters)}
 
 
 def summarise(results: list[dict]) -> dict:
@@ -123,6 +123,8 @@ def main() -> None:
     ap.add_argument("--model", default="")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--labels", type=int, default=2, help="labelled turns per AMI speaker")
+    ap.add_argument("--demo-labels", type=int, default=None,
+                    help="label the first N lines of each character of demo episode 1 (default: its annotation file, 4 each)")
     ap.add_argument("--music-snr", type=float, default=None,
                     help="mix the synthetic music bed (demo/music.py) this many dB under the demo episodes' speech")
     args = ap.parse_args()
@@ -148,8 +150,13 @@ def main() -> None:
             audio = with_music(audio, ANALYSIS_SAMPLE_RATE, args.music_snr, spans, seed=int(ep[-1]))
         emb = embed_lines(audio, ANALYSIS_SAMPLE_RATE, transcript, encoder)
         episodes[ep] = (transcript, emb, [r["character"] for r in read_truth(layout.demo / f"{ep}.truth.csv")])
-    transcript1, emb1, _ = episodes["demo_ep01"]
+    transcript1, emb1, truth1 = episodes["demo_ep01"]
     labels = labels_for(layout.annotation_file("demo_ep01"), transcript1)
+    if args.demo_labels is not None:
+        from animespeech_assets.speakers.annotations import Label
+
+        ids1 = transcript1.column("line_id").to_pylist()
+        labels = [Label(lid, c, None, i + 2) for i, (lid, c) in enumerate(zip(ids1, truth1)) if truth1[: i + 1].count(c) <= args.demo_labels]
     table, _ = references.build_reference([references.LabelledEpisode("demo_ep01", embeddings.with_encoder(emb1, encoder.model_id), labels)])
     ref = knn.Reference.from_table(table)
     labelled = {lab.line_id for lab in labels}
@@ -158,7 +165,7 @@ def main() -> None:
         ids = transcript.column("line_id").to_pylist()
         test_idx = [i for i, lid in enumerate(ids) if not (ep == "demo_ep01" and lid in labelled)]
         demo.append(score(ep, ref, truth, valid, matrix, np.cumsum(valid) - 1, test_idx))
-    groups["demo (Kokoro voices, 4 characters)" + (f", music {args.music_snr:g} dB under" if args.music_snr is not None else "")] = demo
+    groups[f"demo (Kokoro voices, 4 characters, {len(labels) // 4} labels each)" + (f", music {args.music_snr:g} dB under" if args.music_snr is not None else "")] = demo
 
     ami = []
     for name, wav, turns in ami_recordings() if args.music_snr is None else []:
@@ -176,7 +183,8 @@ def main() -> None:
         fmt = lambda x: "  -   " if x is None else f"{x:6.3f}"  # noqa: E731
         print(f"{name:<62} {s['lines']:>5} {fmt(s['accuracy'])} {fmt(s['macro_f1'])} {fmt(s['certain_share']):>8} {fmt(s['certain_precision']):>9}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"speaker_id.{args.backend}{'' if args.music_snr is None else f'.music{args.music_snr:g}db'}.json"
+    suffix = ("" if args.demo_labels is None else f".labels{args.demo_labels}") + ("" if args.music_snr is None else f".music{args.music_snr:g}db")
+    out = RESULTS / f"speaker_id.{args.backend}{suffix}.json"
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"written {out.relative_to(ROOT)}")
 

@@ -1,8 +1,9 @@
 """Per-character audio clips for TTS training, cut from the episode's ORIGINAL audio track.
 
 The source is decoded once at the dataset's sample rate (not from the 16 kHz analysis copy).
-Each clip: silence trimmed with a small padding kept, loudness normalised, then checked; every
-rejected clip keeps a row with its reason.
+Each clip: the line's voiced part (voice activity, from speaker_embeddings) with a small padding, or
+where there is none recorded the cue with silence trimmed; loudness normalised, then checked; every
+rejected clip keeps a row with its reason, and every accepted one its place in the episode.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from animespeech_assets.core.naming import character_key, clip_id
 from animespeech_assets.speakers.statuses import DATASET_STATUSES
 
 # rejection reasons
-TOO_SHORT, TOO_LONG, CPS, CLIPPING, LOW_LEVEL, LOW_SNR, OVERLAP, STATUS = (
-    "too_short", "too_long", "chars_per_second", "clipping", "low_level", "low_snr", "overlap", "status",
+TOO_SHORT, TOO_LONG, CPS, CLIPPING, LOW_LEVEL, LOW_SNR, OVERLAP, STATUS, NO_SPEECH = (
+    "too_short", "too_long", "chars_per_second", "clipping", "low_level", "low_snr", "overlap", "status", "no_speech",
 )
 
 
@@ -52,15 +53,16 @@ def frame_rms(x: np.ndarray, sr: int, frame: float = 0.02) -> np.ndarray:
     return np.sqrt(np.mean(x[:usable].reshape(-1, n) ** 2, axis=1))
 
 
-def trim(x: np.ndarray, sr: int, padding: float, threshold_db: float = -40.0) -> np.ndarray:
-    """Drop leading/trailing frames more than ``-threshold_db`` below the clip's loudest frame."""
+def trim(x: np.ndarray, sr: int, padding: float, threshold_db: float = -40.0) -> tuple[int, int]:
+    """(first, end) samples of ``x`` without the leading/trailing frames more than ``-threshold_db``
+    below its loudest frame, ``padding`` seconds kept."""
     rms = frame_rms(x, sr)
     if not rms.size or rms.max() <= 0:
-        return x
+        return 0, len(x)
     loud = np.nonzero(20 * np.log10(np.maximum(rms, 1e-10) / rms.max()) > threshold_db)[0]
     n = max(1, int(sr * 0.02))
     pad = int(padding * sr)
-    return x[max(0, loud[0] * n - pad) : min(len(x), (loud[-1] + 1) * n + pad)]
+    return max(0, loud[0] * n - pad), min(len(x), (loud[-1] + 1) * n + pad)
 
 
 def snr_db(x: np.ndarray, sr: int) -> float:
@@ -92,20 +94,31 @@ def overlapping(starts: list[float], ends: list[float], tolerance: float) -> set
     return bad
 
 
-def make_clip(source: np.ndarray, start: float, end: float, text: str, opts: ClipOptions) -> tuple[np.ndarray | None, str | None, dict]:
-    """(clip, rejection reason or None, measurements) for one line of the original track."""
+def make_clip(source: np.ndarray, start: float, end: float, text: str, opts: ClipOptions,
+              speech: tuple[float, float] | None = None) -> tuple[np.ndarray | None, str | None, dict]:
+    """(clip, rejection reason or None, measurements) for one line of the original track.
+
+    ``speech``: the line's voiced part (seconds); the clip is that with ``opts.padding`` each side.
+    Without it, the cue with its silence trimmed. ``clip_start``/``clip_end``: where the clip lies
+    in the episode."""
     sr = opts.sample_rate
-    raw = source[max(0, int(start * sr)) : min(len(source), int(end * sr))]
+    first, last = max(0, int(start * sr)), min(len(source), int(end * sr))
+    raw = source[first:last]
     stats = {"source_peak": float(np.abs(raw).max()) if len(raw) else 0.0}
     if not len(raw):
         return None, TOO_SHORT, stats
     clipped = float(np.mean(np.abs(raw) >= 0.999))
-    trimmed = trim(raw, sr, opts.padding)
+    if speech is not None:
+        a, b = max(0, int((speech[0] - opts.padding) * sr)), min(len(source), int((speech[1] + opts.padding) * sr))
+    else:
+        a, b = (first + i for i in trim(raw, sr, opts.padding))
+    trimmed = source[a:b]
     duration = len(trimmed) / sr
-    rms_db = _db(float(np.sqrt(np.mean(trimmed**2))))
+    rms_db = _db(float(np.sqrt(np.mean(trimmed**2)))) if len(trimmed) else _db(0.0)
     snr = snr_db(raw, sr)
     cps = len((text or "").replace(" ", "")) / max(duration - 2 * opts.padding, 1e-3)
-    stats |= {"duration": duration, "rms_dbfs": rms_db, "snr_db": snr, "chars_per_second": cps, "clipped_share": clipped}
+    stats |= {"duration": duration, "rms_dbfs": rms_db, "snr_db": snr, "chars_per_second": cps, "clipped_share": clipped,
+              "clip_start": a / sr, "clip_end": b / sr}
     if duration < opts.min_duration:
         return None, TOO_SHORT, stats
     if duration > opts.max_duration:
@@ -125,7 +138,8 @@ MANIFEST_SCHEMA = pa.schema(
     [("id", pa.string()), ("character", pa.string()), ("episode", pa.string()), ("line_id", pa.int32()),
      ("start", pa.float64()), ("end", pa.float64()), ("text", pa.string()), ("status", pa.string()),
      ("accepted", pa.bool_()), ("reason", pa.string()), ("path", pa.string()), ("duration", pa.float64()),
-     ("sample_rate", pa.int32()), ("rms_dbfs", pa.float64()), ("snr_db", pa.float64()), ("translation", pa.string())]
+     ("sample_rate", pa.int32()), ("rms_dbfs", pa.float64()), ("snr_db", pa.float64()), ("translation", pa.string()),
+     ("clip_start", pa.float64()), ("clip_end", pa.float64())]  # where the exported audio lies in the episode
 )
 
 
@@ -140,7 +154,11 @@ def cut_episode(episode: str, lines: list[dict], source: np.ndarray, opts: ClipO
         if r["character"] is None or r["status"] not in opts.statuses:
             continue
         cid = clip_id(episode, r["line_id"])
-        clip, reason, stats = make_clip(source, r["start"], r["end"], r["text"], opts)
+        speech = (r["speech_start"], r["speech_end"]) if r.get("speech_start") is not None else None
+        if r.get("embedding_status") == NO_SPEECH:
+            clip, reason, stats = None, NO_SPEECH, {}  # a human label on a cue without speech
+        else:
+            clip, reason, stats = make_clip(source, r["start"], r["end"], r["text"], opts, speech)
         if reason is None and i in overlaps:
             reason = OVERLAP
         path = folder / character_key(r["character"]) / f"{cid}.wav"
@@ -151,7 +169,9 @@ def cut_episode(episode: str, lines: list[dict], source: np.ndarray, opts: ClipO
                      "start": r["start"], "end": r["end"], "text": r["text"], "status": r["status"],
                      "accepted": reason is None, "reason": reason, "path": str(path) if reason is None else None,
                      "duration": stats.get("duration"), "sample_rate": opts.sample_rate,
-                     "rms_dbfs": stats.get("rms_dbfs"), "snr_db": stats.get("snr_db"), "translation": r.get("translation")})
+                     "rms_dbfs": stats.get("rms_dbfs"), "snr_db": stats.get("snr_db"), "translation": r.get("translation"),
+                     "clip_start": stats.get("clip_start") if reason is None else None,
+                     "clip_end": stats.get("clip_end") if reason is None else None})
     return pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
 
 

@@ -48,7 +48,7 @@ def _character(m: Materialization) -> str:
     tags=READS_ANNOTATIONS,
     **PER_EPISODE,
     deps=[character_predictions, transcript],
-    code_version="3",
+    code_version="4",
     kinds={"parquet"},
     description="Predictions with the episode's human annotations applied: human labels and text fixes always win; "
     "the transcript's translation (foreign subtitles) carried along.",
@@ -144,10 +144,10 @@ class CharacterClipsConfig(dg.Config):
     tags=READS_AUDIO,
     **PER_EPISODE,
     deps=[annotated_lines],
-    code_version="2",
+    code_version="3",
     kinds={"wav", "parquet"},
-    description="Per-character WAV clips cut from the original audio track, trimmed and loudness-normalised, "
-    "with a reason for every rejected line.",
+    description="Per-character WAV clips of each line's voiced part, cut from the original audio track and "
+    "loudness-normalised, with a reason for every rejected line and each clip's place in the episode.",
 )
 def character_clips(context: dg.AssetExecutionContext, config: CharacterClipsConfig, data: DataResource,
                     tracks: TracksResource) -> dg.MaterializeResult:
@@ -175,7 +175,7 @@ def character_clips(context: dg.AssetExecutionContext, config: CharacterClipsCon
 @dg.asset(
     **PER_CHARACTER,
     deps=[dg.AssetDep(character_clips, partition_mapping=ALL_EPISODES), reference_set],
-    code_version="2",
+    code_version="3",
     kinds={"wav"},
     check_specs=traceable_check("audio_dataset"),
     description="All episodes' accepted clips of one character as LJSpeech/Piper, Style-Bert-VITS2, GPT-SoVITS "

@@ -37,8 +37,9 @@ def run_assets(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance
         print(f"note: {note}", file=sys.stderr)
     pools = run_hygiene.pools_of(defs.resolve_assets_def(k) for k in keys)
     run_hygiene.wait_for_pools(instance, pools, say=lambda line: print(f"note: {line}", file=sys.stderr, flush=True))
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, partition_key=partition, asset_selection=list(keys), tags=run_hygiene.process_tags(), raise_on_error=False)
+    with run_hygiene.StrandedClaims(instance, pools):
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, partition_key=partition, asset_selection=list(keys), tags=run_hygiene.process_tags(), raise_on_error=False)
     done = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":

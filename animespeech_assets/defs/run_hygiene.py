@@ -8,12 +8,14 @@ sees finished; nothing watches the runs the ``animespeech`` CLI executes in its 
 CLI run is tagged with the process that runs it, and before a run starts, :func:`reap_dead_runs`
 marks failed the runs of this host whose process is gone and frees the slots of every finished run.
 :func:`wait_for_pools` then waits, in plain interruptible sleeps and saying for what, while a live
-run holds the slots a run needs.
+run holds the slots a run needs. While a run executes, :class:`StrandedClaims` hands free slots to
+steps Dagster's own claim left waiting with the slot free (a race, below).
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -81,3 +83,45 @@ def wait_for_pools(instance: dg.DagsterInstance, pools: Iterable[str], say: Call
                 said.add(pool)
             time.sleep(poll)
             reap_dead_runs(instance)
+
+
+def assign_stranded_claims(instance: dg.DagsterInstance, pools: Iterable[str]) -> list[str]:
+    """Hand a free slot to the oldest waiting step of each pool that has both; returns those pools.
+
+    Dagster's claim (SQL storage) looks for a free slot and then queues the step, in two separate
+    transactions. When the run holding the slot frees it in between, the freed slot is handed to the
+    queue before the step is in it: the step is queued unassigned with the slot free, and nothing
+    ever assigns it (seen with four CLI processes on a fresh instance: one waited for good). This
+    does what Dagster's own free path does, for such a step."""
+    storage = instance.event_log_storage
+    assigned = []
+    for pool in sorted(pools):
+        waiting = [s for s in storage.get_concurrency_info(pool).pending_steps if s.assigned_timestamp is None]
+        if waiting and storage.has_unassigned_slots(pool):
+            storage.assign_pending_steps([pool])
+            assigned.append(pool)
+    return assigned
+
+
+class StrandedClaims:
+    """While a run executes: every ``poll`` seconds, :func:`assign_stranded_claims` for its pools."""
+
+    def __init__(self, instance: dg.DagsterInstance, pools: Iterable[str], poll: float = 2.0):
+        self.instance, self.pools, self.poll = instance, sorted(pools), poll
+        self.assigned: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="stranded-claims", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            self.assigned += assign_stranded_claims(self.instance, self.pools)
+
+    def __enter__(self) -> StrandedClaims:
+        if self.pools:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()

@@ -8,7 +8,7 @@ from .jobs import EPISODE_ASSET_KEYS, episode_job
 from .partitions import EPISODES, episodes
 from .planning import plan_episode
 from .resources import DataResource, TracksResource
-from .run_hygiene import reap_dead_runs
+from .run_hygiene import assign_stranded_claims, reap_dead_runs
 
 
 @dg.sensor(
@@ -58,6 +58,8 @@ def _track_tags(context: dg.SensorEvaluationContext, episode, tracks: TracksReso
 )
 def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     notes = reap_dead_runs(context.instance)
+    notes += [f"gave a free slot of pool {pool!r} to a step left waiting with it free"
+              for pool in assign_stranded_claims(context.instance, ["gpu"])]
     for note in notes:
         context.log.warning(note)
     return dg.SkipReason("; ".join(notes) or "no run left behind by a dead process")

@@ -28,11 +28,12 @@ from .resources import DataResource, SpeakerEncoderResource, default_of
     partitions_def=episodes,
     deps=[episode_audio, transcript],
     group_name="speakers",
-    code_version="1+" + default_of(SpeakerEncoderResource, "backend", "model"),
+    code_version="2+" + default_of(SpeakerEncoderResource, "backend", "model"),
     pool="gpu",
     kinds={"pytorch", "parquet"},
     check_specs=[dg.AssetCheckSpec("one_embedding_per_line", asset="speaker_embeddings", blocking=True)],
-    description="One speaker vector per transcript line (null, with a reason, where the line is too short or silent).",
+    description="One speaker vector per transcript line, of the line's voiced part (voice activity), null with a reason "
+    "where the line is too short, silent or holds no speech.",
 )
 def speaker_embeddings(context: dg.AssetExecutionContext, data: DataResource, speaker_encoder: SpeakerEncoderResource) -> dg.MaterializeResult:
     m = Materialization(context, data)
@@ -61,7 +62,7 @@ class ReferenceSetConfig(dg.Config):
 @dg.asset(
     deps=[speaker_embeddings, transcript],
     group_name="speakers",
-    code_version="4",
+    code_version="5",
     kinds={"parquet"},
     description="Embeddings of every human-labelled line of every episode (data/annotations/<episode>.csv), "
     "with provenance, plus a leave-one-out evaluation that suggests k and thresholds.",
@@ -94,6 +95,7 @@ class PredictionConfig(dg.Config):
     k: Optional[int] = Field(default=None, description="neighbours per character; empty: the reference set's suggestion")
     certain_threshold: Optional[float] = Field(default=None, description="distance at or below which a prediction is certain")
     uncertain_threshold: Optional[float] = Field(default=None, description="distance at or below which it is uncertain; above: unknown")
+    certain_margin: Optional[float] = Field(default=None, description="a certain prediction's least lead over the runner-up character")
 
 
 @dg.asset(
@@ -102,7 +104,7 @@ class PredictionConfig(dg.Config):
     partitions_def=episodes,
     deps=[speaker_embeddings, transcript, reference_set],
     group_name="speakers",
-    code_version="1",
+    code_version="2",
     kinds={"scikitlearn", "parquet"},
     check_specs=[dg.AssetCheckSpec("predictions_valid", asset="character_predictions", blocking=True,
                                    description="dims match the reference set, distances in [0, 2], one row per line, sorted")],
@@ -115,19 +117,20 @@ def character_predictions(context: dg.AssetExecutionContext, config: PredictionC
     ref_table = pq.read_table(m.read("reference_set", ""))
     predictions.check_compatible(embeddings, ref_table, emb_path)
     suggested = json.loads(m.layout.asset_file("reference_set", suffix=".evaluation.json").read_text())["suggested"]
-    k, certain, uncertain = predictions.settings(suggested, config.k, config.certain_threshold, config.uncertain_threshold)
+    k, thresholds = predictions.settings(suggested, config.k, config.certain_threshold, config.uncertain_threshold, config.certain_margin)
     annotations = m.layout.annotation_file(m.partition)
     labels = {lab.line_id: lab.character for lab in labels_for(annotations, lines)} if annotations.exists() else {}
     if annotations.exists():
         m.source(annotations)
     ref = Reference.from_table(ref_table)
-    table = predictions.predictions_table(m.partition, lines, embeddings, ref, labels, k, certain, uncertain)
+    table = predictions.predictions_table(m.partition, lines, embeddings, ref, labels, k, thresholds)
     write_parquet(table, m.output())
     per_character, by_status = predictions.counts(table)
-    projection, histogram = plots.prediction_plots(table, embeddings, ref, certain, uncertain)
+    projection, histogram = plots.prediction_plots(table, embeddings, ref, thresholds.certain, thresholds.uncertain)
     return m.done(
         row_count=table.num_rows,
-        parameters={"k": k, "certain_threshold": certain, "uncertain_threshold": uncertain, "rule": "k-nearest-per-class"},
+        parameters={"k": k, "certain_threshold": thresholds.certain, "uncertain_threshold": thresholds.uncertain,
+                    "certain_margin": thresholds.margin, "rule": "k-nearest-per-class"},
         models={"speaker_encoder": encoder_of(ref_table)},
         metadata={"per_character": dg.MetadataValue.json(per_character), "status_counts": dg.MetadataValue.json(by_status),
                   "projection": png(projection, "embeddings"), "distance_histogram": png(histogram, "distances"),

@@ -1,4 +1,5 @@
-"""Per-line speaker embeddings, cut from the decoded episode audio in memory and computed in batches."""
+"""Per-line speaker embeddings of each line's voiced part, cut from the decoded episode audio in memory
+and computed in batches."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pyarrow as pa
 from animespeech_assets.backends.devices import ThreadBudget
 from animespeech_assets.core.audio import cut
 from animespeech_assets.core.progress import Progress
+from animespeech_assets.core.voice import VoiceOptions, speech_probabilities, voiced_span
 
 SILENCE_RMS = 10 ** (-55 / 20)  # below -55 dBFS a clip holds no usable voice
 PROGRESS_CHUNK = 64  # lines per progress step and thread-budget check (a multiple of the encoders' batch sizes)
 
 # embedding_status values
-OK, TOO_SHORT, SILENT = "ok", "too_short", "silent"
+OK, TOO_SHORT, SILENT, NO_SPEECH = "ok", "too_short", "silent", "no_speech"
 
 
 def embeddings_schema(dim: int) -> pa.Schema:
@@ -27,24 +29,36 @@ def embeddings_schema(dim: int) -> pa.Schema:
             ("start", pa.float64()),
             ("end", pa.float64()),
             ("embedding_status", pa.string()),
+            ("speech_start", pa.float64()),  # the voiced part of the cue (null where none was found)
+            ("speech_end", pa.float64()),
             ("vector", pa.list_(pa.float32(), dim)),
         ]
     )
 
 
-def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder, log: Callable[[str], None] | None = None) -> pa.Table:
-    """One row per transcript line; ``vector`` is null where the clip is too short or silent.
+def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder, log: Callable[[str], None] | None = None,
+                voice: VoiceOptions | None = VoiceOptions()) -> pa.Table:
+    """One row per transcript line; ``vector`` is null where the line is too short, silent, or holds
+    no speech (``no_speech``: music or effects under the cue).
 
-    Clips are views into ``audio`` (no copies on disk, no subprocesses); the encoder batches them,
-    longest first so batches hold clips of similar length. Progress goes to a terminal and ``log``.
+    With ``voice`` (the default; ``sample_rate`` must be 16 kHz), each line is embedded on its voiced
+    part (``speech_start``, ``speech_end``), found by voice activity over the whole track; with None, on
+    the whole cue. Clips are views into ``audio`` (no copies on disk, no subprocesses); the encoder
+    batches them, longest first so batches hold clips of similar length. Progress goes to a terminal
+    and ``log``.
     """
     ids = lines.column("line_id").to_pylist()
     starts = lines.column("start").to_pylist()
     ends = lines.column("end").to_pylist()
-    status, clips = [], {}
+    probs = speech_probabilities(audio, sample_rate) if voice is not None else None
+    status, spans, clips = [], [], {}
     for i, (start, end) in enumerate(zip(starts, ends)):
-        clip = cut(audio, sample_rate, start, end)
-        if len(clip) < encoder.min_seconds * sample_rate:
+        span = voiced_span(probs, start, end, voice) if probs is not None else (start, end)
+        spans.append(span if probs is not None else None)  # no voiced part recorded without voice activity
+        clip = cut(audio, sample_rate, *span) if span is not None else None
+        if clip is None:
+            status.append(NO_SPEECH)
+        elif len(clip) < encoder.min_seconds * sample_rate:
             status.append(TOO_SHORT)
         elif float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))) < SILENCE_RMS:
             status.append(SILENT)
@@ -72,6 +86,8 @@ def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder, l
             "start": pa.array(starts, pa.float64()),
             "end": pa.array(ends, pa.float64()),
             "embedding_status": pa.array(status, pa.string()),
+            "speech_start": pa.array([sp[0] if sp else None for sp in spans], pa.float64()),
+            "speech_end": pa.array([sp[1] if sp else None for sp in spans], pa.float64()),
             "vector": vector_col,
         },
         schema=embeddings_schema(dim),

@@ -64,10 +64,22 @@ def class_scores(dist: np.ndarray, characters: np.ndarray, classes: list[str], k
     return scores
 
 
-def status_of(distance: float, certain: float, uncertain: float) -> str:
-    if not np.isfinite(distance):
+@dataclass(frozen=True)
+class Thresholds:
+    """When a prediction is ``certain`` (close enough AND clear of the runner-up) or ``uncertain``."""
+
+    certain: float  # distance at or below which a prediction can be certain
+    uncertain: float  # distance at or below which it is uncertain; above: unknown
+    margin: float = 0.0  # runner-up's score minus the best, at or above which it can be certain
+
+
+def status_of(distance: float | None, margin: float | None, t: Thresholds) -> str:
+    """``margin`` None: no runner-up (one character), the distance alone decides."""
+    if distance is None or not np.isfinite(distance):
         return UNKNOWN
-    return CERTAIN if distance <= certain else UNCERTAIN if distance <= uncertain else UNKNOWN
+    if distance <= t.certain and (margin is None or margin >= t.margin):
+        return CERTAIN
+    return UNCERTAIN if distance <= t.uncertain else UNKNOWN
 
 
 @dataclass

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 
 from animespeech_assets.speakers.embeddings import vectors_of
-from animespeech_assets.speakers.knn import Reference, predict, status_of
+from animespeech_assets.speakers.knn import Reference, Thresholds, predict, status_of
 from animespeech_assets.speakers.statuses import LABELLED, STATUSES
 
 NEIGHBOURS_SHOWN = 5  # nearest reference samples listed per line (at least k)
@@ -30,6 +29,8 @@ PREDICTIONS_SCHEMA = pa.schema(
         ("margin", pa.float64()),
         ("neighbours", pa.list_(NEIGHBOUR_TYPE)),
         ("embedding_status", pa.string()),
+        ("speech_start", pa.float64()),  # the voiced part of the cue (speaker_embeddings)
+        ("speech_end", pa.float64()),
     ]
 )
 
@@ -41,8 +42,7 @@ def predictions_table(
     ref: Reference,
     labels: dict[int, str],
     k: int,
-    certain: float,
-    uncertain: float,
+    thresholds: Thresholds,
 ) -> pa.Table:
     """One row per transcript line, sorted by time. Human-labelled lines keep their label
     (status ``labelled``); ``predicted_character`` is what the model says for every line, the
@@ -54,8 +54,10 @@ def predictions_table(
     by_line = {lid: j for j, lid in enumerate(embedded_ids)}
     text = dict(zip(transcript.column("line_id").to_pylist(), transcript.column("text").to_pylist()))
     emb_status = embeddings.column("embedding_status").to_pylist()
+    no_spans = [None] * len(ids)  # embeddings made before voice activity have no voiced parts
+    speech = zip(*(embeddings.column(c).to_pylist() if c in embeddings.column_names else no_spans for c in ("speech_start", "speech_end")))
     rows = []
-    for lid, start, end, est in zip(ids, embeddings.column("start").to_pylist(), embeddings.column("end").to_pylist(), emb_status):
+    for lid, start, end, est, (s_start, s_end) in zip(ids, embeddings.column("start").to_pylist(), embeddings.column("end").to_pylist(), emb_status, speech):
         j = by_line.get(lid)
         predicted = pred.character[j] if j is not None else None
         distance = pred.distance[j] if j is not None else None
@@ -63,7 +65,7 @@ def predictions_table(
             character, status = labels[lid], LABELLED
         else:
             character = predicted
-            status = status_of(distance if distance is not None else np.inf, certain, uncertain)
+            status = status_of(distance, pred.margin[j] if j is not None else None, thresholds)
         rows.append(
             {
                 "line_id": lid,
@@ -78,6 +80,8 @@ def predictions_table(
                 "margin": pred.margin[j] if j is not None else None,
                 "neighbours": pred.neighbours[j] if j is not None else [],
                 "embedding_status": est,
+                "speech_start": s_start,
+                "speech_end": s_end,
             }
         )
     rows.sort(key=lambda r: (r["start"], r["line_id"]))
@@ -111,10 +115,14 @@ def check_compatible(embeddings: pa.Table, reference: pa.Table, path) -> None:
         )
 
 
-def settings(suggested: dict, k: int | None, certain: float | None, uncertain: float | None) -> tuple[int, float, float]:
+def settings(suggested: dict, k: int | None, certain: float | None, uncertain: float | None,
+             margin: float | None = None) -> tuple[int, Thresholds]:
     """k and thresholds: the configured values, else the reference set's leave-one-out suggestion."""
-    return (k or suggested["k"], suggested["certain_threshold"] if certain is None else certain,
-            suggested["uncertain_threshold"] if uncertain is None else uncertain)
+    def pick(value, key):
+        return suggested.get(key, 0.0) if value is None else value
+
+    return k or suggested["k"], Thresholds(pick(certain, "certain_threshold"), pick(uncertain, "uncertain_threshold"),
+                                           pick(margin, "certain_margin"))
 
 
 def counts(table: pa.Table) -> tuple[dict[str, dict[str, int]], dict[str, int]]:

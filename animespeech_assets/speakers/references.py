@@ -236,7 +236,8 @@ def assemble(layout: DataLayout, refinement: Refinement, min_samples: int) -> Re
     if few:
         warnings.append(f"characters with fewer than {min_samples} samples (predictions will be weaker): {few}")
     used = [s for s in sources if s.episode not in waiting]
-    return ReferenceBuild(table, warnings, waiting, sorted(e.episode for e in labelled), used, leave_one_out(ref))
+    report = leave_one_out(ref)
+    return ReferenceBuild(table, warnings + report.get("warnings", []), waiting, sorted(e.episode for e in labelled), used, report)
 
 
 def character_keys(names) -> dict[str, str]:

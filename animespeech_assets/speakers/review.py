@@ -31,6 +31,9 @@ ANNOTATED_SCHEMA = pa.schema(
         ("predicted_character", pa.string()),
         ("annotation_row", pa.int32()),  # the line of the annotation file (header = line 1) behind a human label
         ("translation", pa.string()),  # the subtitle text, when `text` was recognised from the audio (foreign subtitles)
+        ("embedding_status", pa.string()),  # ok | too_short | silent | no_speech (speaker_embeddings)
+        ("speech_start", pa.float64()),  # the voiced part of the cue, where voice activity found one
+        ("speech_end", pa.float64()),
     ]
 )
 
@@ -55,7 +58,8 @@ def annotate(predictions: pa.Table, annotations_path: Path | None, translations:
     rows = []
     for r in predictions.to_pylist():
         lab = labels.get(r["line_id"])
-        row = {k: r[k] for k in ("line_id", "start", "end", "text", "status", "distance", "predicted_character")}
+        row = {k: r.get(k) for k in ("line_id", "start", "end", "text", "status", "distance", "predicted_character",
+                                     "embedding_status", "speech_start", "speech_end")}
         row["translation"] = translations.get(r["line_id"])
         if lab is not None:
             row["character"], row["character_source"], row["status"] = lab.character, HUMAN, LABELLED

@@ -46,6 +46,8 @@ CLIPS_SCHEMA = pa.schema(
         ("sample_rate", pa.int32()),
         ("source_path", pa.string()),
         ("translation", pa.string()),  # foreign subtitles: their text, beside the recognised `text`
+        ("clip_start", pa.float64()),  # where the clip's audio lies in the episode (the voiced part and its padding)
+        ("clip_end", pa.float64()),
     ]
 )
 
