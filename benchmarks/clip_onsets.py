@@ -1,9 +1,9 @@
 """Where clips start and end against where the speech really is, on the demo episodes (the generator
 records each line's true speech onset and end), clean and with the music bed under the speech.
 
-Compares three ways of placing a clip (each with the clips' 0.1 s padding): the subtitle cue as it
-is, the cue with its silence trimmed by energy (the clips' fallback), and the voiced part found by
-voice activity (what speaker_embeddings records and character_clips cuts). Prints the share of clips
+Compares three ways of placing a clip: the subtitle cue as it is, the cue with its silence trimmed
+by energy (the clips' fallback), and the voiced part found by voice activity (what speaker_embeddings
+records and character_clips cuts); the last two with the clips' 0.1 s padding. Prints the share of clips
 that start (end) within 150 ms of the true onset (end), the median error, and the voice-activity
 time per minute of audio; writes benchmarks/results/clip_onsets.json.
 

@@ -14,6 +14,7 @@ import numpy as np
 
 FRAME = 512  # samples at 16 kHz: Silero's window, 32 ms
 VAD_SAMPLE_RATE = 16_000
+NO_SPEECH = "no_speech"  # a cue without a voiced part (an embedding status and a clip's rejection reason)
 
 
 @dataclass(frozen=True)

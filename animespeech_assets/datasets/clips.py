@@ -16,11 +16,12 @@ import numpy as np
 import pyarrow as pa
 
 from animespeech_assets.core.naming import character_key, clip_id
+from animespeech_assets.core.voice import NO_SPEECH
 from animespeech_assets.speakers.statuses import DATASET_STATUSES
 
-# rejection reasons
-TOO_SHORT, TOO_LONG, CPS, CLIPPING, LOW_LEVEL, LOW_SNR, OVERLAP, STATUS, NO_SPEECH = (
-    "too_short", "too_long", "chars_per_second", "clipping", "low_level", "low_snr", "overlap", "status", "no_speech",
+# rejection reasons (and NO_SPEECH: the line's embedding status says its cue holds no speech)
+TOO_SHORT, TOO_LONG, CPS, CLIPPING, LOW_LEVEL, LOW_SNR, OVERLAP, STATUS = (
+    "too_short", "too_long", "chars_per_second", "clipping", "low_level", "low_snr", "overlap", "status",
 )
 
 
@@ -111,7 +112,8 @@ def make_clip(source: np.ndarray, start: float, end: float, text: str, opts: Cli
     if speech is not None:
         a, b = max(0, int((speech[0] - opts.padding) * sr)), min(len(source), int((speech[1] + opts.padding) * sr))
     else:
-        a, b = (first + i for i in trim(raw, sr, opts.padding))
+        a, b = trim(raw, sr, opts.padding)
+        a, b = first + a, first + b
     trimmed = source[a:b]
     duration = len(trimmed) / sr
     rms_db = _db(float(np.sqrt(np.mean(trimmed**2)))) if len(trimmed) else _db(0.0)

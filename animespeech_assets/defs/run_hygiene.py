@@ -108,13 +108,12 @@ class StrandedClaims:
 
     def __init__(self, instance: dg.DagsterInstance, pools: Iterable[str], poll: float = 2.0):
         self.instance, self.pools, self.poll = instance, sorted(pools), poll
-        self.assigned: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="stranded-claims", daemon=True)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll):
-            self.assigned += assign_stranded_claims(self.instance, self.pools)
+            assign_stranded_claims(self.instance, self.pools)
 
     def __enter__(self) -> StrandedClaims:
         if self.pools:

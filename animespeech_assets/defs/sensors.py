@@ -59,7 +59,7 @@ def _track_tags(context: dg.SensorEvaluationContext, episode, tracks: TracksReso
 def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     notes = reap_dead_runs(context.instance)
     notes += [f"gave a free slot of pool {pool!r} to a step left waiting with it free"
-              for pool in assign_stranded_claims(context.instance, ["gpu"])]
+              for pool in assign_stranded_claims(context.instance, context.instance.event_log_storage.get_concurrency_keys())]
     for note in notes:
         context.log.warning(note)
     return dg.SkipReason("; ".join(notes) or "no run left behind by a dead process")

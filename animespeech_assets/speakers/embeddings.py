@@ -13,13 +13,13 @@ import pyarrow as pa
 from animespeech_assets.backends.devices import ThreadBudget
 from animespeech_assets.core.audio import cut
 from animespeech_assets.core.progress import Progress
-from animespeech_assets.core.voice import VoiceOptions, speech_probabilities, voiced_span
+from animespeech_assets.core.voice import NO_SPEECH, VoiceOptions, speech_probabilities, voiced_span
 
 SILENCE_RMS = 10 ** (-55 / 20)  # below -55 dBFS a clip holds no usable voice
 PROGRESS_CHUNK = 64  # lines per progress step and thread-budget check (a multiple of the encoders' batch sizes)
 
-# embedding_status values
-OK, TOO_SHORT, SILENT, NO_SPEECH = "ok", "too_short", "silent", "no_speech"
+# embedding_status values (and NO_SPEECH)
+OK, TOO_SHORT, SILENT = "ok", "too_short", "silent"
 
 
 def embeddings_schema(dim: int) -> pa.Schema:
@@ -53,8 +53,11 @@ def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder, l
     probs = speech_probabilities(audio, sample_rate) if voice is not None else None
     status, spans, clips = [], [], {}
     for i, (start, end) in enumerate(zip(starts, ends)):
-        span = voiced_span(probs, start, end, voice) if probs is not None else (start, end)
-        spans.append(span if probs is not None else None)  # no voiced part recorded without voice activity
+        if probs is None:  # whole cues; no voiced part recorded
+            span, recorded = (start, end), None
+        else:
+            span = recorded = voiced_span(probs, start, end, voice)
+        spans.append(recorded)
         clip = cut(audio, sample_rate, *span) if span is not None else None
         if clip is None:
             status.append(NO_SPEECH)

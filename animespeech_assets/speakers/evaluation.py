@@ -60,9 +60,8 @@ def leave_one_out(ref: Reference, ks=K_GRID, thresholds=THRESHOLD_GRID) -> dict:
             )
         # ties go to the k closest to 5: k=1 is brittle, a very large k blurs small classes
         if acc > best_acc + 1e-9 or (abs(acc - best_acc) <= 1e-9 and abs(k - 5) < abs(best_k - 5)):
-            best_k, best_acc, best_pred = k, acc, (pred, d, correct)
-    pred, d, correct = best_pred
-    scores = class_scores(dist, truth, ref.classes, best_k)
+            best_k, best_acc, best_pred = k, acc, (scores, d, correct)
+    scores, d, correct = best_pred
     margin = _margin(scores)
     own = np.array([ref.classes.index(c) for c in truth])
     scores[np.arange(m), own] = np.inf  # each line with its own character taken out
@@ -164,11 +163,15 @@ def format_evaluation(report: dict, top: int = 12) -> str:
     imp = report["impostor_distance"]
     lines.append(
         f"suggested: k={s['k']}; certain: distance <= {s['certain_threshold']} and margin to the runner-up >= {s['certain_margin']} "
-        f"(leave-one-out: covers {e['coverage']:.0%} at precision {e['precision'] if e['precision'] is None else round(e['precision'], 3)}, "
-        f"95 % lower bound {e['precision_lower_95'] if e['precision_lower_95'] is None else round(e['precision_lower_95'], 3)}; "
+        f"(leave-one-out: covers {e['coverage']:.0%} at precision {_rounded(e['precision'])}, "
+        f"95 % lower bound {_rounded(e['precision_lower_95'])}; "
         f"{e['open_set_certain']:.0%} of lines pass with their character taken out); "
         f"uncertain_threshold={s['uncertain_threshold']} (precision >= {PRECISION_UNCERTAIN}, below the median {imp['median']:.3f} "
         "of distances to other characters)"
     )
     lines += [f"warning: {w}" for w in report.get("warnings", [])]
     return "\n".join(lines)
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
