@@ -1,4 +1,4 @@
-"""The ``animespeech`` command: scan, materialize, lineage, review, demo, ui.
+"""The ``animespeech`` command: scan, materialize, lineage, review, demo, ui, cluster, backfill.
 
 Runs go through Dagster with the project's instance ($DAGSTER_HOME, default .dagster_home/),
 so everything done here is visible in the UI as well.
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from animespeech_assets.cluster import commands as cluster_commands
 from animespeech_assets.core.environment import PROJECT_ROOT, configure_caches, ensure_dagster_home
 from animespeech_assets.core.layout import DataLayout
 from animespeech_assets.provenance import commands as lineage_commands
@@ -215,7 +216,9 @@ def cmd_evaluate(args, layout: DataLayout) -> int:
 
 
 def start_ui(port: int) -> int:
-    ensure_dagster_home()
+    cluster = cluster_commands.running(ensure_dagster_home())
+    if cluster is not None:  # its daemon and UI already serve this instance
+        raise CliError(f"a cluster runs for this DAGSTER_HOME, with its UI on {cluster[0].ui_url} (animespeech cluster down to stop it)")
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
     return run_group(cmd, cwd=PROJECT_ROOT)
@@ -285,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lineage_commands.add_parser(sub)
     review_commands.add_parser(sub)
+    cluster_commands.add_parsers(sub)
 
     s = sub.add_parser("evaluate", help="leave-one-out accuracy/precision/coverage of the KNN for a grid of k and thresholds")
     s.add_argument("--k", help="comma-separated k values (default: 1,3,5,7,10,15)")
@@ -307,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     layout = DataLayout.from_env()
     configure_caches(layout)
+    from animespeech_assets.cluster.services import ServiceError
     from animespeech_assets.core.audio import MediaError
     from animespeech_assets.core.naming import EpisodeError
     from animespeech_assets.core.textio import TextFileError
@@ -315,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.func(args, layout)
-    except (CliError, EpisodeError, MediaError, TextFileError, WhyError, RunFailed) as exc:
+    except (CliError, EpisodeError, MediaError, TextFileError, WhyError, RunFailed, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -6,7 +6,6 @@ Nothing here downloads anything; it only decides where things are kept, inside t
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -15,25 +14,47 @@ from animespeech_assets.core.layout import DataLayout
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def instance_overlay(home: Path) -> Path:
+    """Instance settings added to the project's dagster.yaml while a cluster runs (``animespeech cluster up``
+    writes it, ``cluster down`` removes it): Postgres storage, run queue and retries."""
+    return home / "cluster" / "instance.yaml"
+
+
+CLUSTER_MARK = "# added by `animespeech cluster up`"  # the overlay's first line
+
+
+def instance_yaml(home: Path) -> str:
+    """The ``dagster.yaml`` the project wants in ``home``: its own file, plus the cluster's settings if one runs."""
+    text = (PROJECT_ROOT / "dagster.yaml").read_text(encoding="utf-8")
+    overlay = instance_overlay(home)
+    return text + ("\n" + overlay.read_text(encoding="utf-8") if overlay.exists() else "")
+
+
 def ensure_dagster_home() -> Path:
     """``$DAGSTER_HOME`` (default ``<project>/.dagster_home``) holding the project's ``dagster.yaml``.
 
-    The default home is kept in sync with the project's file. A home of the user's own gets the
-    project's file when it has none (without it the ``gpu`` pool would be unlimited); one that has its
-    own file is left alone, with a warning when that file sets no pool limits.
+    The default home is kept in sync with the project's file (and the cluster's settings while one
+    runs). A home of the user's own gets it when it has none or has one the project wrote; one with a
+    file of the user's own is left alone, with a warning when that file sets no pool limits.
     """
     own = bool(os.environ.get("DAGSTER_HOME"))
     home = Path(os.environ["DAGSTER_HOME"]) if own else PROJECT_ROOT / ".dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    src, dst = PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
-    if not src.exists():  # installed without the project folder: Dagster's defaults
-        pass
-    elif not dst.exists() or (not own and dst.read_bytes() != src.read_bytes()):
-        shutil.copyfile(src, dst)
-    elif own and "pools" not in dst.read_text(encoding="utf-8"):
-        print(f"warning: {dst} sets no concurrency pools: GPU assets (pool 'gpu') may run at once; "
-              f"see {src} for the project's limits", file=sys.stderr)
     os.environ["DAGSTER_HOME"] = str(home)
+    dst = home / "dagster.yaml"
+    if not (PROJECT_ROOT / "dagster.yaml").exists():  # installed without the project folder: Dagster's defaults
+        return home
+    wanted = instance_yaml(home)
+    current = dst.read_text(encoding="utf-8") if dst.exists() else None
+    project = (PROJECT_ROOT / "dagster.yaml").read_text(encoding="utf-8")
+    ours = current is None or not own or current == project or CLUSTER_MARK in current
+    if ours and current != wanted:
+        tmp = dst.with_name(f".dagster.yaml.{os.getpid()}.tmp")
+        tmp.write_text(wanted, encoding="utf-8")
+        tmp.replace(dst)
+    elif not ours and "pools" not in current:
+        print(f"warning: {dst} sets no concurrency pools: GPU assets (pool 'gpu') may run at once; "
+              f"see {PROJECT_ROOT / 'dagster.yaml'} for the project's limits", file=sys.stderr)
     return home
 
 

@@ -14,6 +14,7 @@ from animespeech_assets.ingest.tracks import whisper_language
 
 from .materialize import READS_AUDIO, READS_SUBTITLES, Materialization, check, table_preview
 from .partitions import episodes
+from .pools import ON_GPU
 from .resources import DataResource, SpeechRecognizerResource, TracksResource
 
 
@@ -65,7 +66,7 @@ class TranscriptConfig(dg.Config):
     deps=[episode_audio],
     group_name="ingest",
     code_version="4",
-    pool="gpu",
+    **ON_GPU,
     kinds={"pysubs2", "whisper", "parquet"},
     check_specs=[dg.AssetCheckSpec("transcript_valid", asset="transcript", blocking=True,
                                    description="non-empty, unique line ids, sorted, every line inside the audio")],

@@ -21,6 +21,7 @@ from .automation_conditions import REFRESH
 from .ingest import episode_audio, transcript
 from .materialize import READS_ANNOTATIONS, Materialization, check, png
 from .partitions import CHARACTERS, episodes
+from .pools import ON_GPU
 from .resources import DataResource, SpeakerEncoderResource, default_of
 
 
@@ -29,7 +30,7 @@ from .resources import DataResource, SpeakerEncoderResource, default_of
     deps=[episode_audio, transcript],
     group_name="speakers",
     code_version="2+" + default_of(SpeakerEncoderResource, "backend", "model"),
-    pool="gpu",
+    **ON_GPU,
     kinds={"pytorch", "parquet"},
     check_specs=[dg.AssetCheckSpec("one_embedding_per_line", asset="speaker_embeddings", blocking=True)],
     description="One speaker vector per transcript line, of the line's voiced part (voice activity), null with a reason "

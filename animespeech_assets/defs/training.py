@@ -11,11 +11,12 @@ from animespeech_assets.training import adapters, speech_samples
 from .datasets import audio_dataset, dialogue_dataset
 from .materialize import Materialization, png
 from .partitions import characters
+from .pools import ON_GPU
 from .resources import DataResource, SpeakerEncoderResource, SpeechRecognizerResource, TrainerResource, TtsResource, default_of
 
 _D = adapters.LoraSettings()
 # one model on a card at a time (dagster.yaml limits the pool), per character
-PER_CHARACTER_ON_GPU = {"partitions_def": characters, "group_name": "training", "pool": "gpu"}
+PER_CHARACTER_ON_GPU = {"partitions_def": characters, "group_name": "training", **ON_GPU}
 
 
 class QLoraConfig(dg.Config):
