@@ -1,5 +1,5 @@
 """The asset graph as reviewed: a change to keys, deps, partitions, code versions, pools, automation
-conditions, checks or tags shows up here as a diff of ``snapshots/asset_graph.json``.
+conditions, checks, tags or step tags shows up here as a diff of ``snapshots/asset_graph.json``.
 
 After an intended change: ``ANIMESPEECH_UPDATE_SNAPSHOTS=1 pytest animespeech_assets_tests/test_asset_graph.py``.
 """
@@ -30,6 +30,7 @@ def graph_snapshot() -> dict:
             "automation_condition": condition.get_label() or type(condition).__name__ if condition else None,
             "checks": sorted(c.name for c in node.check_keys),
             "tags": {k: v for k, v in sorted(node.tags.items()) if not k.startswith("dagster/kind/")},  # e.g. what it reads
+            "step_tags": dict(sorted(defs.resolve_assets_def(key).op.tags.items())),  # where its step runs: Celery queue, Kubernetes GPU
         }
     jobs = {job.name: sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys) for job in defs.resolve_all_job_defs()
             if not job.name.startswith("__")}

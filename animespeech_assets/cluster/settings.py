@@ -10,7 +10,8 @@ from pathlib import Path
 
 from animespeech_assets.core.environment import CLUSTER_MARK, instance_overlay
 
-BROKER_ENV = "ANIMESPEECH_CELERY_BROKER"  # set: the per-episode and other jobs run their steps on Celery workers
+EXECUTOR_ENV = "ANIMESPEECH_EXECUTOR"  # celery (cluster up, docker-compose) or k8s (Helm); unset: Dagster's default
+BROKER_ENV = "ANIMESPEECH_CELERY_BROKER"
 BACKEND_ENV = "ANIMESPEECH_CELERY_BACKEND"
 DEFAULT_QUEUE = "dagster"  # dagster-celery's default queue: CPU steps
 GPU_QUEUE = "gpu"  # steps of pool="gpu" assets (defs/pools.py)
@@ -80,7 +81,7 @@ class ClusterSettings:
 
     def environment(self) -> dict[str, str]:
         """What every process of the cluster (and a run's steps) needs in its environment."""
-        return {"DAGSTER_HOME": str(self.home), BROKER_ENV: self.broker_url, BACKEND_ENV: self.backend_url}
+        return {"DAGSTER_HOME": str(self.home), EXECUTOR_ENV: "celery", BROKER_ENV: self.broker_url, BACKEND_ENV: self.backend_url}
 
     def instance_yaml(self) -> str:
         """The instance settings ``cluster up`` adds to the project's dagster.yaml (core/environment.py)."""
@@ -110,7 +111,7 @@ run_retries:
 
 
 def celery_urls() -> tuple[str, str] | None:
-    """(broker, result backend) when this process belongs to a cluster, else None."""
+    """(broker, result backend) from the environment, None when no broker is set."""
     broker = os.environ.get(BROKER_ENV)
     return (broker, os.environ.get(BACKEND_ENV) or broker) if broker else None
 

@@ -1,17 +1,25 @@
-"""The cluster's watchdog (started by ``cluster up``): every few seconds, finds the workers whose
-process is gone, kills what is left of their process group, requeues their steps
-(:mod:`recovery`), and keeps each worker's step count for ``cluster status``."""
+"""The cluster's watchdog: every few seconds, finds the workers that are gone, requeues the steps they
+had taken (:mod:`recovery`), and keeps each worker's step count for ``cluster status``.
+
+``python -m animespeech_assets.cluster.watchdog HOME`` (started by ``cluster up``) knows the workers by
+their pids in HOME's state file, and kills what is left of a dead one's process group.
+``python -m animespeech_assets.cluster.watchdog --by-ping`` (deploy/docker-compose.yml, workers on other
+machines) counts a worker gone once it has missed three pings in a row.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from animespeech_assets.cluster import recovery
 from animespeech_assets.cluster.services import Proc, kill_group, write_state
 from animespeech_assets.cluster.settings import ClusterSettings, load_state
+
+MISSES = 3  # pings a worker may miss in a row before it counts as gone (--by-ping)
 
 
 def step_counts(app, names: list[str], timeout: float = 1.0) -> dict[str, int]:
@@ -22,29 +30,61 @@ def step_counts(app, names: list[str], timeout: float = 1.0) -> dict[str, int]:
     return {name: int(s.get("total", {}).get("execute_plan", 0)) for name, s in stats.items()}
 
 
-def watch(home: Path, interval: float = 2.0) -> None:
+def _say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
+def local_workers(home: Path, reported: set[str]) -> set[str] | None:
+    """Names of the live workers of HOME's cluster; kills the leftovers of dead ones. None: the cluster is down."""
+    state = load_state(home)
+    if state is None:
+        return None
+    workers = [Proc(**p) for p in state["processes"] if p["name"].startswith("worker-")]
+    alive = {w.name for w in workers if w.alive()}
+    for w in workers:
+        if w.name not in alive and w.name not in reported:
+            kill_group(w.pid)  # its pool processes, if the leader alone was killed
+            reported.add(w.name)
+            _say(f"{w.name} (pid {w.pid}) is gone")
+    return alive
+
+
+def pinged_workers(app, seen: set[str], misses: Counter) -> set[str]:
+    answered = {name for reply in app.control.ping(timeout=2.0) for name in reply}
+    seen |= answered
+    for name in seen:
+        misses[name] = 0 if name in answered else misses[name] + 1
+        if misses[name] == MISSES:
+            _say(f"{name} has missed {MISSES} pings: counted as gone")
+    return {name for name in seen if misses[name] < MISSES}
+
+
+def watch(home: Path | None, counts_file: Path | None, interval: float = 2.0) -> None:
     from animespeech_assets.cluster.celery_app import app
 
-    counts_file = ClusterSettings(home).root / "steps.json"
-    counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
-    dead_seen: set[str] = set()
-    while (state := load_state(home)) is not None:
-        workers = [Proc(**p) for p in state["processes"] if p["name"].startswith("worker-")]
-        alive = {w.name for w in workers if w.alive()}
-        for w in workers:
-            if w.name not in alive and w.name not in dead_seen:
-                kill_group(w.pid)  # its pool processes, if the leader alone was killed
-                dead_seen.add(w.name)
-                print(f"{time.strftime('%H:%M:%S')} {w.name} (pid {w.pid}) is gone", flush=True)
+    counts = json.loads(counts_file.read_text()) if counts_file and counts_file.exists() else {}
+    reported: set[str] = set()
+    seen: set[str] = set()
+    misses: Counter = Counter()
+    while True:
+        alive = local_workers(home, reported) if home else pinged_workers(app, seen, misses)
+        if alive is None:
+            return
         for lost in recovery.requeue_lost(app, alive):
-            print(f"{time.strftime('%H:%M:%S')} requeued task {lost.task_id} on {lost.queue!r}: "
-                  f"{'started on ' + lost.worker + ', which is gone' if lost.worker else 'delivered, never started'}", flush=True)
+            _say(f"requeued task {lost.task_id} on {lost.queue!r}: "
+                 f"{'started on ' + lost.worker + ', which is gone' if lost.worker else 'delivered, never started'}")
         fresh = step_counts(app, sorted(alive))
-        if any(counts.get(k) != v for k, v in fresh.items()):
+        if counts_file and any(counts.get(k) != v for k, v in fresh.items()):
             counts.update(fresh)
             write_state(counts_file, counts)
         time.sleep(interval)
 
 
 if __name__ == "__main__":
-    watch(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(prog="python -m animespeech_assets.cluster.watchdog")
+    parser.add_argument("home", nargs="?", type=Path, help="the DAGSTER_HOME of an `animespeech cluster up` cluster")
+    parser.add_argument("--by-ping", action="store_true", help="know the workers by Celery pings (workers on other machines)")
+    args = parser.parse_args()
+    if (args.home is None) == (not args.by_ping):
+        parser.error("give HOME or --by-ping")
+    watch(args.home, ClusterSettings(args.home).root / "steps.json" if args.home else None)
