@@ -1,0 +1,150 @@
+"""The cluster at scale: the new-episode sensor registering 1,000 episodes, the no-op sensor and
+automation ticks with 1,000 partitions (each on SQLite, the one-machine instance, and on the
+cluster's PostgreSQL), and the throughput of a backfill with 1 and with 2 Celery workers.
+
+The episodes are the 30 s speech clips of ``benchmarks.scale`` (one file, hard-linked). Targets:
+registering 1,000 in under 5 s; a no-op tick with 1,000 in under 2 s.
+
+Run: `python -m benchmarks.cluster_scale [--partitions 1000] [--episodes 4]`; results in
+`benchmarks/results/cluster_scale.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from benchmarks.long_episode import PROJECT, use_work_folder
+from benchmarks.scale import make_episodes
+
+RESULTS = Path(__file__).parent / "results"
+REGISTER_TARGET_S, TICK_TARGET_S = 5.0, 2.0
+
+
+def _best(fn, times: int = 3) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(times):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def partition_figures(count: int, storage: str, work: Path) -> dict:
+    """One tick of the new-episodes sensor that finds ``count`` new episodes (registering them as Dagster
+    does with its result), then no-op ticks of it and of the automation conditions, timed."""
+    import dagster as dg
+
+    from animespeech_assets.definitions import defs
+    from animespeech_assets.defs.resources import DataResource, TracksResource
+    from animespeech_assets.defs.sensors import new_episodes_sensor
+
+    instance = dg.DagsterInstance.get()
+    resources = {"data": DataResource(), "tracks": TracksResource()}
+    start = time.perf_counter()
+    result = new_episodes_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    evaluated = time.perf_counter() - start
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    registered = time.perf_counter() - start
+    assert len(instance.get_dynamic_partitions("episodes")) >= count
+    no_op, skip = _best(lambda: new_episodes_sensor(dg.build_sensor_context(instance=instance, resources=resources)))
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor  # the first tick builds the cursor
+    automation, _ = _best(lambda: dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor))
+    out = {"storage": storage, "partitions": count, "sensor_finds_and_requests_s": round(evaluated, 3),
+           "register_s": round(registered, 3), "run_requests": len(result.run_requests),
+           "no_op_sensor_tick_s": round(no_op, 3), "no_op_said": skip.skip_message, "automation_tick_s": round(automation, 3)}
+    print(f"{storage}: sensor finds {count} new episodes and registers them in {registered:.2f} s (target < {REGISTER_TARGET_S:g}); "
+          f"no-op sensor tick {no_op:.3f} s, automation tick {automation:.3f} s (target < {TICK_TARGET_S:g})", flush=True)
+    return out
+
+
+def throughput(workers: int, episodes: int, seed_inputs: Path) -> dict:
+    """A backfill of ``episodes`` clips (decode, transcript, embeddings) on a fresh cluster of ``workers``."""
+    home = Path(tempfile.mkdtemp(prefix="animespeech-bench-"))
+    home.chmod(0o755)
+    layout = use_work_folder(home)
+    layout.inputs.mkdir(parents=True)
+    for f in sorted(seed_inputs.iterdir())[: 2 * episodes]:
+        os.link(f, layout.inputs / f.name)
+    cli = [sys.executable, "-m", "animespeech_assets.cli"]
+    env = dict(os.environ)
+    try:
+        subprocess.run([*cli, "cluster", "up", "--workers", str(workers), "--gpu-workers", str(workers)], check=True, env=env, cwd=PROJECT)
+        start = time.monotonic()
+        done = subprocess.run([*cli, "backfill", "--episodes", "all", "--wait"], env=env, cwd=PROJECT, capture_output=True, text=True)
+        seconds = time.monotonic() - start
+        status = json.loads(subprocess.run([*cli, "cluster", "status", "--json"], env=env, cwd=PROJECT, capture_output=True, text=True).stdout)
+    finally:
+        subprocess.run([*cli, "cluster", "down"], env=env, cwd=PROJECT)
+        shutil.rmtree(home, ignore_errors=True)
+    if done.returncode:
+        raise SystemExit(f"the backfill failed:\n{done.stderr[-3000:]}")
+    steps = {w["name"]: w["tasks"] for w in status["workers"]}
+    print(f"{workers} worker(s): {episodes} episodes in {seconds:.1f} s ({episodes / seconds * 60:.1f} episodes/min); steps by worker {steps}", flush=True)
+    return {"workers": workers, "episodes": episodes, "seconds": round(seconds, 1), "episodes_per_minute": round(episodes / seconds * 60, 2),
+            "steps_by_worker": steps, "storage": status["storage"]}
+
+
+def with_postgres(work: Path):
+    """A PostgreSQL of the cluster's kind (services.start_postgres) for the partition figures, without
+    the daemon (whose sensor would register the episodes itself)."""
+    from animespeech_assets.cluster import services
+    from animespeech_assets.cluster.settings import ClusterSettings
+
+    settings = ClusterSettings(Path(os.environ["DAGSTER_HOME"]), postgres_port=55499)
+    proc = services.start_postgres(settings.root, settings.postgres_port, settings.root / "logs")
+    settings.instance_overlay.write_text(settings.instance_yaml(), encoding="utf-8")
+    from animespeech_assets.core.environment import ensure_dagster_home
+
+    ensure_dagster_home()
+    return proc, settings
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--partitions", type=int, default=1000)
+    p.add_argument("--episodes", type=int, default=4, help="episodes in each throughput backfill")
+    # under the temporary folder: PostgreSQL (run as the postgres user) must be able to enter every folder above it
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "animespeech-cluster-scale")
+    p.add_argument("--output", type=Path, default=RESULTS / "cluster_scale.json")
+    args = p.parse_args()
+    warnings.filterwarnings("ignore", category=Warning, module="dagster")  # the automation tester's beta notices
+    from animespeech_assets.cluster import services
+
+    figures = []
+    for storage in ("sqlite", "postgres"):
+        work = args.work / storage
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        for folder in (args.work, work):
+            folder.chmod(0o755)
+        layout = use_work_folder(work)
+        make_episodes(layout, args.partitions)
+        proc = with_postgres(work)[0] if storage == "postgres" else None
+        try:
+            figures.append(partition_figures(args.partitions, storage, work))
+        finally:
+            if proc:
+                services.stop(proc)
+    seeds = args.work / "sqlite" / "data" / "inputs"
+    runs = [throughput(n, args.episodes, seeds) for n in (1, 2)]
+    summary = {"cpus": os.cpu_count(), "partitions": figures, "backfill": runs,
+               "speedup_2_workers": round(runs[0]["seconds"] / runs[1]["seconds"], 2)}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    print(f"2 workers: {summary['speedup_2_workers']}x the throughput of 1; results in {args.output}")
+    ok = all(f["register_s"] < REGISTER_TARGET_S and max(f["no_op_sensor_tick_s"], f["automation_tick_s"]) < TICK_TARGET_S for f in figures)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
