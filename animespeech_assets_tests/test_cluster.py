@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from animespeech_assets.cluster.commands import running
 from animespeech_assets.cluster.services import group_members
 from animespeech_assets.core.lineage import Ledger
 
@@ -52,27 +53,28 @@ def _step_of(task: dict) -> str | None:
 def test_backfill_on_two_workers_survives_killing_one_mid_step(layout, cluster_home):
     for ep in EPISODES:
         write_tone_episode(layout, ep, spoken=True)
-    ports = {"--postgres-port": free_port(), "--redis-port": free_port(), "--ui-port": free_port()}
+    ports = {"--postgres-port": free_port(), "--pooler-port": free_port(), "--redis-port": free_port(), "--ui-port": free_port()}
     cli("cluster", "up", "--workers", "2", "--gpu-workers", "2", *[str(x) for kv in ports.items() for x in kv])
     status = json.loads(cli("cluster", "status", "--json").stdout)
     assert status["storage"].startswith("postgresql") and status["ui"] == f"http://127.0.0.1:{ports['--ui-port']}"
     assert [(w["name"], w["queues"], w["alive"]) for w in status["workers"]] == [
         ("worker-1@animespeech", ["dagster", "gpu"], True), ("worker-2@animespeech", ["dagster", "gpu"], True)]
     pids = {name: p["pid"] for name, p in status["processes"].items()}
+    assert set(pids) == {"postgres", "pgbouncer", "redis", "worker-1@animespeech", "worker-2@animespeech", "daemon", "webserver", "watchdog"}
 
     submitted = cli("backfill", "--episodes", ",".join(EPISODES))
     backfill_id = submitted.stdout.split()[1].rstrip(":")
 
     # kill the worker that runs a speaker_embeddings step (the longest: it loads the encoder), mid-step
-    os.environ.update({"ANIMESPEECH_CELERY_BROKER": status["broker"], "ANIMESPEECH_CELERY_BACKEND": status["broker"][:-1] + "1"})
+    os.environ.update(running(cluster_home)[0].environment())  # the broker, as the workers have it
     from animespeech_assets.cluster.celery_app import app
 
     victim, deadline = None, time.time() + 240
     while victim is None and time.time() < deadline:
         for worker, tasks in (app.control.inspect(timeout=0.5).active() or {}).items():
-            running = [t for t in tasks if _step_of(t) == "speaker_embeddings"]
-            if running:
-                victim, killed_task = worker, running[0]["id"]
+            embedding = [t for t in tasks if _step_of(t) == "speaker_embeddings"]
+            if embedding:
+                victim, killed_task = worker, embedding[0]["id"]
                 os.killpg(pids[worker], signal.SIGKILL)
                 break
     assert victim, "no worker ran a speaker_embeddings step within 240 s"

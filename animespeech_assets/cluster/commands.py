@@ -41,7 +41,8 @@ def up(settings: ClusterSettings, layout: DataLayout) -> list[Proc]:
         if any(p.alive() for p in current[1]):
             raise ServiceError(f"a cluster already runs for {settings.home} (animespeech cluster status; cluster down to stop it)")
         down(settings.home)  # left by a machine that went down: clear it
-    for port, what in ((settings.postgres_port, "--postgres-port"), (settings.redis_port, "--redis-port"), (settings.ui_port, "--ui-port")):
+    for port, what in ((settings.postgres_port, "--postgres-port"), (settings.pooler_port, "--pooler-port"),
+                       (settings.redis_port, "--redis-port"), (settings.ui_port, "--ui-port")):
         if services.port_in_use(port):
             raise ServiceError(f"port {port} on 127.0.0.1 is in use: choose another with {what}")
     settings.root.mkdir(parents=True, exist_ok=True)
@@ -49,8 +50,10 @@ def up(settings: ClusterSettings, layout: DataLayout) -> list[Proc]:
     logs, procs = settings.root / "logs", []
     env = {**settings.environment(), DATA_DIR_ENV: str(layout.root)}
     try:
-        _say(f"cluster: PostgreSQL on 127.0.0.1:{settings.postgres_port} ({settings.root / 'postgres'})")
+        _say(f"cluster: PostgreSQL on 127.0.0.1:{settings.postgres_port} ({settings.root / 'postgres'}), PgBouncer on {settings.pooler_port}")
         procs.append(services.start_postgres(settings.root, settings.postgres_port, logs))
+        _save(settings, procs)
+        procs.append(services.start_pgbouncer(settings.root, settings.pooler_port, settings.postgres_port, logs))
         _save(settings, procs)
         _say(f"cluster: Redis on 127.0.0.1:{settings.redis_port}")
         procs.append(services.start_redis(settings.root, settings.redis_port, logs))
@@ -127,8 +130,8 @@ def down(home: Path) -> list[str]:
     if current is None:
         return []
     settings, procs = current
-    order = ["watchdog", "webserver", "daemon"]
-    procs.sort(key=lambda p: order.index(p.name) if p.name in order else len(order) + (p.name == "redis") + 2 * (p.name == "postgres"))
+    first, last = ["watchdog", "webserver", "daemon"], ["redis", "pgbouncer", "postgres"]  # the workers in between
+    procs.sort(key=lambda p: first.index(p.name) if p.name in first else len(first) + 1 + last.index(p.name) if p.name in last else len(first))
     for p in procs:
         services.stop(p)
     settings.instance_overlay.unlink(missing_ok=True)
@@ -171,10 +174,10 @@ def _step_counts(settings: ClusterSettings, workers: list[Proc]) -> dict[str, in
 def cmd_cluster(args, layout: DataLayout) -> int:
     home = ensure_dagster_home()
     if args.action == "up":
-        if args.gpu_workers > args.workers:
-            raise ServiceError(f"--gpu-workers {args.gpu_workers} is more than --workers {args.workers}")
+        if not 1 <= args.gpu_workers <= args.workers:  # someone must take the gpu queue, on a CPU machine too
+            raise ServiceError(f"--workers {args.workers} --gpu-workers {args.gpu_workers}: --gpu-workers must be 1 to --workers")
         settings = ClusterSettings(home, workers=args.workers, gpu_workers=args.gpu_workers, postgres_port=args.postgres_port,
-                                   redis_port=args.redis_port, ui_port=args.ui_port)
+                                   pooler_port=args.pooler_port, redis_port=args.redis_port, ui_port=args.ui_port)
         up(settings, layout)
         print(f"cluster up: {args.workers} worker(s), storage {settings.postgres_url}, UI {settings.ui_url}, logs {settings.root / 'logs'}")
         return 0
@@ -193,7 +196,7 @@ def cmd_cluster(args, layout: DataLayout) -> int:
         for w in report["workers"]:
             print(f"{w['name']:<24} queues {','.join(w['queues']):<12} steps run: {w['tasks'] if w['tasks'] is not None else '?'}")
         print(f"storage {report['storage']}\nUI      {report['ui']}")
-    return 0 if report["running"] or args.action == "status" else 1
+    return 0
 
 
 def cmd_backfill(args, layout: DataLayout) -> int:
@@ -249,6 +252,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--workers", type=int, default=2, help="Celery workers (up; default 2)")
     s.add_argument("--gpu-workers", type=int, default=1, help="how many of them also take the gpu queue (up; default 1)")
     s.add_argument("--postgres-port", type=int, default=55432)
+    s.add_argument("--pooler-port", type=int, default=55433, help="PgBouncer, which the instance connects through")
     s.add_argument("--redis-port", type=int, default=56379)
     s.add_argument("--ui-port", type=int, default=3000)
     s.add_argument("--json", action="store_true", help="status as JSON")

@@ -41,6 +41,7 @@ class ClusterSettings:
     workers: int = 2
     gpu_workers: int = 1  # the first N workers also take the gpu queue
     postgres_port: int = 55432
+    pooler_port: int = 55433  # PgBouncer in front of Postgres: what the instance connects to
     redis_port: int = 56379
     ui_port: int = 3000
 
@@ -58,7 +59,7 @@ class ClusterSettings:
 
     @property
     def postgres_url(self) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.postgres_port}/dagster"  # psycopg2: what dagster-postgres installs
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.pooler_port}/dagster"  # psycopg2: what dagster-postgres installs
 
     @property
     def broker_url(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from animespeech_assets.core.lineage import UNPARTITIONED
@@ -33,8 +33,10 @@ class VersionStore:
     def folder(self, asset: str, partition: str, content_hash: str) -> Path:
         return self.root / asset / (partition or UNPARTITIONED) / content_hash[:20]
 
-    def keep(self, asset: str, partition: str, content_hash: str, outputs: Sequence[Path]) -> Path:
-        """Link ``outputs`` (files or folders) into the version's folder; a no-op if it is kept already."""
+    def keep(self, asset: str, partition: str, content_hash: str, outputs: Sequence[Path],
+             names: Mapping[Path, str] | None = None) -> Path:
+        """Link ``outputs`` (files or folders) into the version's folder, each under its name (or the one
+        ``names`` gives it: a file staged under a temporary name); a no-op if it is kept already."""
         target = self.folder(asset, partition, content_hash)
         if target.exists():
             return target
@@ -51,7 +53,7 @@ class VersionStore:
                             dst.parent.mkdir(parents=True, exist_ok=True)
                             link_or_copy(f, dst)
                 elif out.is_file():
-                    link_or_copy(out, tmp / out.name)
+                    link_or_copy(out, tmp / (names or {}).get(out, out.name))
             os.replace(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -5,17 +5,19 @@ An asset body is then a few lines::
     m = Materialization(context, data)
     lines = pq.read_table(m.read("transcript"))       # fails unless the asset declares transcript
     table = domain_function(lines)
-    write_parquet(table, m.output())                  # the path derived from asset key + partition
+    write_parquet(table, m.output())                  # staged beside the path derived from asset key + partition
     return m.done(row_count=table.num_rows, metadata={...})
 
 ``done`` hashes the primary output, writes the lineage record (inputs with the exact versions
-read, parameters, models) and returns the ``MaterializeResult`` whose ``DataVersion`` is that
-hash, so Dagster's staleness and the ledger agree.
+read, parameters, models), renames the output into place and returns the ``MaterializeResult``
+whose ``DataVersion`` is that hash, so Dagster's staleness and the ledger agree, and the file on
+disk is never one its record does not describe.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ import pyarrow.parquet as pq
 from animespeech_assets.core import diffs
 from animespeech_assets.core.layout import EXPORT_FOLDERS
 from animespeech_assets.core.lineage import UNPARTITIONED, InputVersion, LineageRecord, utcnow
-from animespeech_assets.core.storage import sha256_file
+from animespeech_assets.core.storage import remove_stale_temporaries, sha256_file
 from animespeech_assets.core.versions import VersionStore
 
 from .resources import DataResource
@@ -92,7 +94,15 @@ class Materialization:
 
     # -- outputs -----------------------------------------------------------------------------------
     def output(self) -> Path:
-        """Where this materialization's primary file goes (derived from the asset key and partition)."""
+        """Where the asset writes its primary file: a staging name (``.<name>.<pid>.staged.tmp``) beside
+        the path derived from the asset key and partition, which :meth:`done` renames into place right
+        after the lineage record is written. So a run killed between writing the file and recording it
+        leaves the previous version in place, consistent with its record (the next write of the path
+        removes the staged file of a dead process)."""
+        final = self.final_output()
+        return final.with_name(f".{final.name}.{os.getpid()}.staged.tmp")
+
+    def final_output(self) -> Path:
         return self.layout.output(self.asset, self.partition)
 
     def folder(self) -> Path:
@@ -109,9 +119,11 @@ class Materialization:
         metadata: Mapping[str, Any] | None = None,
         checks: Sequence[dg.AssetCheckResult] = (),
     ) -> dg.MaterializeResult:
-        """Hash the primary output, write the lineage record, keep the version and return the result."""
-        primary = self.output()
-        content_hash = sha256_file(primary)
+        """Hash the primary output, keep the version, write the lineage record, put the output in place
+        and return the result."""
+        primary, staged = self.final_output(), self.output()
+        written = staged if staged.exists() else primary  # export folders are written whole, in place
+        content_hash = sha256_file(written)
         history = self.data.ledger.records(self.asset, self.partition or UNPARTITIONED)  # newest first
         previous = history[0] if history else None
         key = self.context.asset_key
@@ -130,10 +142,13 @@ class Materialization:
             inputs=list(self.inputs),
         )
         # keep the version before the record names it, so no record points at a version that is not kept
-        kept = [primary, *extra_outputs] + ([self.folder()] if self.asset in EXPORT_FOLDERS else [])
+        kept = [written, *extra_outputs] + ([self.folder()] if self.asset in EXPORT_FOLDERS else [])
         versions = VersionStore(self.layout.versions)
-        versions.keep(self.asset, self.partition, content_hash, kept)
+        versions.keep(self.asset, self.partition, content_hash, kept, names={written: primary.name})
         self.data.ledger.write(record)
+        if written == staged:
+            os.replace(staged, primary)  # the commit: nothing slow between the record and this
+            remove_stale_temporaries(primary)
         versions.prune(self.asset, self.partition, [content_hash, *(r["content_hash"] for r in history)])
         meta: dict[str, Any] = {
             "dagster/row_count": row_count,
