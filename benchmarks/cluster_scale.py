@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,34 @@ def partition_figures(count: int, storage: str, work: Path) -> dict:
     return out
 
 
+def daemon_ticks(count: int, timeout: float = 420.0) -> list[float]:
+    """Durations of the first ``count`` ticks of ``automation_sensor`` in a real ``dagster-daemon``
+    (the first one evaluates every condition from scratch), read from the instance's tick records."""
+    import dagster as dg
+    from dagster._core.scheduler.instigation import TickStatus
+
+    from animespeech_assets.defs.backfill import remote_repository
+
+    instance = dg.DagsterInstance.get()
+    with remote_repository(instance) as repo:
+        sensor = repo.get_sensor("automation_sensor")
+        origin_id, selector_id = sensor.get_remote_origin_id(), sensor.selector_id
+    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(PROJECT / "workspace.yaml")],
+                              cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = [t for t in instance.get_ticks(origin_id, selector_id, limit=count + 2)
+                    if t.status in (TickStatus.SKIPPED, TickStatus.SUCCESS) and t.end_timestamp]
+            if len(done) >= count:
+                return [round(t.end_timestamp - t.timestamp, 3) for t in sorted(done, key=lambda t: t.timestamp)][:count]
+            time.sleep(2)
+        raise SystemExit(f"the daemon ticked automation_sensor fewer than {count} times in {timeout:.0f} s")
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(60)
+
+
 def throughput(workers: int, episodes: int, seed_inputs: Path) -> dict:
     """A backfill of ``episodes`` clips (decode, transcript, embeddings) on a fresh cluster of ``workers``."""
     home = Path(tempfile.mkdtemp(prefix="animespeech-bench-"))
@@ -111,7 +140,7 @@ def with_postgres(pooled: bool) -> list:
     from animespeech_assets.cluster.settings import ClusterSettings
     from animespeech_assets.core.environment import ensure_dagster_home
 
-    settings = ClusterSettings(Path(os.environ["DAGSTER_HOME"]), postgres_port=55499, pooler_port=55498)
+    settings = ClusterSettings(Path(os.environ["DAGSTER_HOME"]), postgres_port=15499, pooler_port=16499)
     procs = [services.start_postgres(settings.root, settings.postgres_port, settings.root / "logs")]
     if pooled:
         procs.append(services.start_pgbouncer(settings.root, settings.pooler_port, settings.postgres_port, settings.root / "logs"))
@@ -128,34 +157,46 @@ def main() -> int:
     # under the temporary folder: PostgreSQL (run as the postgres user) must be able to enter every folder above it
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "animespeech-cluster-scale")
     p.add_argument("--output", type=Path, default=RESULTS / "cluster_scale.json")
+    p.add_argument("--part", choices=["all", "partitions", "backfill"], default="all")
     args = p.parse_args()
     warnings.filterwarnings("ignore", category=Warning, module="dagster")  # the automation tester's beta notices
     from animespeech_assets.cluster import services
 
-    figures = []
-    for storage in ("sqlite", "postgres", "postgres+pgbouncer"):
-        work = args.work / storage
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        for folder in (args.work, work):
-            folder.chmod(0o755)
-        layout = use_work_folder(work)
-        make_episodes(layout, args.partitions)
-        procs = with_postgres(pooled=storage.endswith("pgbouncer")) if storage != "sqlite" else []
-        try:
-            figures.append(partition_figures(args.partitions, storage, work))
-        finally:
-            for proc in reversed(procs):
-                services.stop(proc)
-    seeds = args.work / "sqlite" / "data" / "inputs"
-    runs = [throughput(n, args.episodes, seeds) for n in (1, 2)]
-    summary = {"cpus": os.cpu_count(), "partitions": figures, "backfill": runs,
-               "speedup_2_workers": round(runs[0]["seconds"] / runs[1]["seconds"], 2)}
+    summary = json.loads(args.output.read_text(encoding="utf-8")) if args.part != "all" and args.output.exists() else {}
+    summary["cpus"] = os.cpu_count()
+    if args.part in ("all", "partitions"):
+        summary["partitions"] = []
+        for storage in ("sqlite", "postgres", "postgres+pgbouncer"):
+            work = args.work / storage
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            for folder in (args.work, work):
+                folder.chmod(0o755)
+            layout = use_work_folder(work)
+            make_episodes(layout, args.partitions)
+            layout.annotation_file("scale000").unlink()  # no labels: the daemon's sensors request no run
+            procs = with_postgres(pooled=storage.endswith("pgbouncer")) if storage != "sqlite" else []
+            try:
+                figures = partition_figures(args.partitions, storage, work)
+                if storage != "postgres":
+                    figures["daemon_automation_ticks_s"] = ticks = daemon_ticks(3)
+                    print(f"{storage}: the daemon's automation ticks took {ticks} s (the first evaluates from scratch)", flush=True)
+                summary["partitions"].append(figures)
+            finally:
+                for proc in reversed(procs):
+                    services.stop(proc)
+    if args.part in ("all", "backfill"):
+        seeds = args.work / "seeds"
+        if not (seeds / "data" / "inputs").exists():
+            make_episodes(use_work_folder(seeds), args.episodes)
+        runs = [throughput(n, args.episodes, seeds / "data" / "inputs") for n in (1, 2)]
+        summary.update(backfill=runs, speedup_2_workers=round(runs[0]["seconds"] / runs[1]["seconds"], 2))
+        print(f"2 workers: {summary['speedup_2_workers']}x the throughput of 1")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    print(f"2 workers: {summary['speedup_2_workers']}x the throughput of 1; results in {args.output}")
-    ok = all(f["register_s"] < REGISTER_TARGET_S and max(f["no_op_sensor_tick_s"], f["automation_tick_s"]) < TICK_TARGET_S
-             for f in figures if f["storage"] != "postgres")  # direct Postgres is shown for comparison only
+    print(f"results in {args.output}")
+    ok = all(f["register_s"] < REGISTER_TARGET_S and max(f["no_op_sensor_tick_s"], *f["daemon_automation_ticks_s"][1:]) < TICK_TARGET_S
+             for f in summary.get("partitions", []) if "daemon_automation_ticks_s" in f)  # direct Postgres: for comparison only
     return 0 if ok else 1
 
 

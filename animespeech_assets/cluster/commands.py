@@ -249,12 +249,13 @@ def cmd_backfill(args, layout: DataLayout) -> int:
 def add_parsers(sub) -> None:
     s = sub.add_parser("cluster", help="a Dagster deployment on this machine: Postgres storage, Celery workers, daemon and UI")
     s.add_argument("action", choices=["up", "status", "down"])
-    s.add_argument("--workers", type=int, default=2, help="Celery workers (up; default 2)")
-    s.add_argument("--gpu-workers", type=int, default=1, help="how many of them also take the gpu queue (up; default 1)")
-    s.add_argument("--postgres-port", type=int, default=55432)
-    s.add_argument("--pooler-port", type=int, default=55433, help="PgBouncer, which the instance connects through")
-    s.add_argument("--redis-port", type=int, default=56379)
-    s.add_argument("--ui-port", type=int, default=3000)
+    d = ClusterSettings
+    s.add_argument("--workers", type=int, default=d.workers, help=f"Celery workers (up; default {d.workers})")
+    s.add_argument("--gpu-workers", type=int, default=d.gpu_workers, help=f"how many of them also take the gpu queue (up; default {d.gpu_workers})")
+    s.add_argument("--postgres-port", type=int, default=d.postgres_port, help=f"default {d.postgres_port}")
+    s.add_argument("--pooler-port", type=int, default=d.pooler_port, help=f"PgBouncer, which the instance connects through (default {d.pooler_port})")
+    s.add_argument("--redis-port", type=int, default=d.redis_port, help=f"default {d.redis_port}")
+    s.add_argument("--ui-port", type=int, default=d.ui_port, help=f"default {d.ui_port}")
     s.add_argument("--json", action="store_true", help="status as JSON")
     s.set_defaults(func=cmd_cluster)
 

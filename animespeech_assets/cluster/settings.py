@@ -40,9 +40,10 @@ class ClusterSettings:
     home: Path  # $DAGSTER_HOME
     workers: int = 2
     gpu_workers: int = 1  # the first N workers also take the gpu queue
-    postgres_port: int = 55432
-    pooler_port: int = 55433  # PgBouncer in front of Postgres: what the instance connects to
-    redis_port: int = 56379
+    # below Linux's ephemeral range (32768-60999), where a client connection could hold the port
+    postgres_port: int = 15432
+    pooler_port: int = 16432  # PgBouncer in front of Postgres: what the instance connects to
+    redis_port: int = 16379
     ui_port: int = 3000
 
     @property

@@ -5,6 +5,7 @@ the automatic retries of runs whose worker died."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,9 +23,9 @@ from .run_hygiene import ACTIVE
 JOB = "episode_job"
 
 
-def submit(instance: dg.DagsterInstance, partitions: Sequence[str], asset_keys: Sequence[dg.AssetKey] | None,
-           title: str | None = None) -> str:
-    """Add a backfill of ``episode_job`` over ``partitions`` (only ``asset_keys`` if given); returns its id."""
+@contextlib.contextmanager
+def remote_repository(instance: dg.DagsterInstance):
+    """The project's code location as the daemon and the UI load it (workspace.yaml, in a code server)."""
     from dagster import __version__
     from dagster._cli.workspace.cli_target import (
         WorkspaceOpts,
@@ -34,8 +35,14 @@ def submit(instance: dg.DagsterInstance, partitions: Sequence[str], asset_keys: 
     )
 
     opts = WorkspaceOpts(workspace=[str(PROJECT_ROOT / "workspace.yaml")])
-    with get_workspace_from_cli_opts(instance, __version__, opts, log_level="warning") as workspace:  # the daemon's code location
-        repo = get_remote_repository_from_code_location(get_code_location_from_workspace(workspace, None), None)
+    with get_workspace_from_cli_opts(instance, __version__, opts, log_level="warning") as workspace:
+        yield get_remote_repository_from_code_location(get_code_location_from_workspace(workspace, None), None)
+
+
+def submit(instance: dg.DagsterInstance, partitions: Sequence[str], asset_keys: Sequence[dg.AssetKey] | None,
+           title: str | None = None) -> str:
+    """Add a backfill of ``episode_job`` over ``partitions`` (only ``asset_keys`` if given); returns its id."""
+    with remote_repository(instance) as repo:
         partition_set = next(p for p in repo.get_partition_sets() if p.job_name == JOB)
         backfill = PartitionBackfill(
             backfill_id=make_new_backfill_id(), partition_set_origin=partition_set.get_remote_origin(),

@@ -8,14 +8,14 @@ from animespeech_assets.core.storage import write_npy, write_parquet
 from animespeech_assets.ingest import transcripts
 from animespeech_assets.ingest.dialogue_rules import DialogueRule
 from animespeech_assets.ingest.episodes import find_episode
-from animespeech_assets.ingest.recognition import Segmentation, recognise_cues
+from animespeech_assets.ingest.recognition import Segmentation, SpeakerMerge, recognise_cues
 from animespeech_assets.ingest.subtitles import TranscriptFilters, check_transcript, summarise
 from animespeech_assets.ingest.tracks import whisper_language
 
 from .materialize import READS_AUDIO, READS_SUBTITLES, Materialization, check, table_preview
 from .partitions import episodes
 from .pools import ON_GPU
-from .resources import DataResource, SpeechRecognizerResource, TracksResource
+from .resources import DataResource, SpeakerEncoderResource, SpeechRecognizerResource, TracksResource
 
 
 @dg.asset(
@@ -54,6 +54,11 @@ class TranscriptConfig(dg.Config):
     min_chars: int = Field(default=TranscriptFilters.min_chars, description="drop lines with fewer cleaned characters")
     max_gap: float = Field(default=Segmentation.max_gap, description="asr: a pause this long starts a new line (s)")
     max_line_duration: float = Field(default=Segmentation.max_duration, description="asr: longest line (s)")
+    merge_same_speaker: bool = Field(default=True, description="asr: join neighbouring pieces whose speaker vectors agree "
+                                     "(the speaker encoder's) into one line; a change of speaker always ends a line")
+    merge_max_gap: float = Field(default=SpeakerMerge.max_gap, description="asr: longest pause (s) inside one joined line")
+    merge_min_similarity: float = Field(default=SpeakerMerge.min_similarity, description="asr: cosine similarity of two pieces' "
+                                        "speaker vectors from which they are one voice")
     include_styles: list[str] = Field(default=[], description="subtitle styles (regular expressions) that are always dialogue")
     exclude_styles: list[str] = Field(default=[], description="subtitle styles (regular expressions) that never are")
     recognise_foreign: bool = Field(default=True, description="subtitles in another language than the audio: keep their "
@@ -65,7 +70,7 @@ class TranscriptConfig(dg.Config):
     partitions_def=episodes,
     deps=[episode_audio],
     group_name="ingest",
-    code_version="4",
+    code_version="5",
     **ON_GPU,
     kinds={"pysubs2", "whisper", "parquet"},
     check_specs=[dg.AssetCheckSpec("transcript_valid", asset="transcript", blocking=True,
@@ -73,7 +78,7 @@ class TranscriptConfig(dg.Config):
     description="One row per line: line_id, start, end, text, raw_text, source (subtitles or asr), recogniser confidence.",
 )
 def transcript(context: dg.AssetExecutionContext, config: TranscriptConfig, data: DataResource, tracks: TracksResource,
-               speech_recognizer: SpeechRecognizerResource) -> dg.MaterializeResult:
+               speech_recognizer: SpeechRecognizerResource, speaker_encoder: SpeakerEncoderResource) -> dg.MaterializeResult:
     m = Materialization(context, data)
     ep = find_episode(m.layout.inputs, m.partition)
     audio = load_audio(m.read("episode_audio"))
@@ -83,8 +88,10 @@ def transcript(context: dg.AssetExecutionContext, config: TranscriptConfig, data
     dropped = m.layout.asset_file("transcript", m.partition, ".dropped.parquet")  # the side table of events that are not dialogue
     if transcripts.uses_recognition(config.source, plan):
         seg = Segmentation(max_gap=config.max_gap, max_duration=config.max_line_duration)
+        merge = SpeakerMerge(max_gap=config.merge_max_gap, min_similarity=config.merge_min_similarity, max_duration=config.max_line_duration)
         made = transcripts.from_recognition(audio, speech_recognizer.load(), speech_recognizer.language, filters, seg,
-                                            speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size, str(ep.media), context.log.info)
+                                            speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size, str(ep.media), context.log.info,
+                                            speaker_encoder.load() if config.merge_same_speaker else None, merge)
     else:
         made = _from_subtitles(context, m, config, plan, audio, filters, speech_recognizer)
     for warning in summarise(made.report.warnings):

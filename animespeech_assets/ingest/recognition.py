@@ -28,12 +28,25 @@ class Segmentation:
     max_duration: float = 12.0
 
 
+@dataclass(frozen=True)
+class SpeakerMerge:
+    """Joining the pieces of one person's utterance that a sentence end or a pause split: two
+    neighbouring pieces become one line when the pause between them is short and their speaker
+    vectors agree (the speaker encoder the embeddings use); a change of speaker always ends a line."""
+
+    max_gap: float = 1.0  # pieces further apart stay separate lines
+    min_similarity: float = 0.55  # cosine similarity of two pieces' speaker vectors from which they are one voice
+    short_gap: float = 0.2  # a piece too short to embed joins its neighbour only across a pause this short
+    max_duration: float = 12.0
+
+
 @dataclass
 class AsrReport(TranscriptReport):
     segments: int = 0
     dropped_no_speech: int = 0
     dropped_repetition: int = 0
     collapsed_repetition: int = 0
+    merged_pieces: int = 0  # pieces of one speaker's utterance joined into the line before them
 
 
 def collapse_repetitions(text: str) -> str:
@@ -68,13 +81,54 @@ def _line(s: Segment, words) -> tuple[Segment, float, float, str, float]:
     return s, words[0].start, words[-1].end, text, sum(w.probability for w in words) / len(words)
 
 
+def merge_same_speaker(cues: list[Cue], vectors: list, opts: SpeakerMerge) -> list[Cue]:
+    """``cues`` (in time order) with neighbouring pieces of one speaker joined; ``vectors`` are their
+    L2-normalised speaker vectors (None: too short to embed)."""
+    import dataclasses
+
+    import numpy as np
+
+    out: list[tuple[Cue, object]] = []
+    for cue, vec in zip(cues, vectors):
+        if out:
+            last, last_vec = out[-1]
+            gap = cue.start - last.end
+            if vec is not None and last_vec is not None:
+                same = gap <= opts.max_gap and float(np.dot(last_vec, vec)) >= opts.min_similarity
+            else:
+                same = gap <= opts.short_gap
+            if same and cue.end - last.start <= opts.max_duration:
+                w_last, w_cue = last.end - last.start, cue.end - cue.start
+                merged = dataclasses.replace(
+                    last, end=cue.end, raw_text=last.raw_text + cue.raw_text,
+                    avg_logprob=_weighted(last.avg_logprob, cue.avg_logprob, w_last, w_cue),
+                    no_speech_prob=max(last.no_speech_prob or 0, cue.no_speech_prob or 0),
+                    compression_ratio=max(last.compression_ratio or 0, cue.compression_ratio or 0),
+                    word_probability=_weighted(last.word_probability, cue.word_probability, w_last, w_cue))
+                pooled = last_vec if vec is None else vec if last_vec is None else last_vec * w_last + vec * w_cue
+                out[-1] = (merged, None if pooled is None else pooled / max(float(np.linalg.norm(pooled)), 1e-12))
+                continue
+        out.append((cue, vec))
+    return [dataclasses.replace(c, index=i) for i, (c, _) in enumerate(out, start=1)]
+
+
+def _weighted(a: float | None, b: float | None, wa: float, wb: float) -> float | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return (a * wa + b * wb) / max(wa + wb, 1e-9)
+
+
 def transcript_from_segments(
     segments: list[Segment],
     audio_duration: float,
     filters: TranscriptFilters,
     seg: Segmentation = Segmentation(),
     guards: DecodeOptions = DecodeOptions(),
+    speaker_vectors=None,
+    merge: SpeakerMerge = SpeakerMerge(),
 ) -> tuple[pa.Table, AsrReport]:
+    """The transcript of recognised ``segments``. With ``speaker_vectors`` (``[(start, end)] -> [vector | None]``),
+    pieces of one speaker's utterance are joined into one line (:func:`merge_same_speaker`)."""
     report = AsrReport(format="asr", segments=len(segments))
     cues = []
     for i, (s, start, end, text, word_p) in enumerate(split_lines(segments, seg), start=1):
@@ -90,6 +144,10 @@ def transcript_from_segments(
             report.collapsed_repetition += 1
         cues.append(Cue(i, max(0.0, start), end, collapsed, avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
                         compression_ratio=s.compression_ratio, word_probability=word_p))
+    if speaker_vectors is not None and cues:
+        pieces = len(cues)
+        cues = merge_same_speaker(cues, speaker_vectors([(c.start, c.end) for c in cues]), merge)
+        report.merged_pieces = pieces - len(cues)
     table = build_transcript(cues, audio_duration, filters, report, source="asr")
     return table, report
 

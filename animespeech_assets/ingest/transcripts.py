@@ -16,7 +16,7 @@ from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE
 from animespeech_assets.core.progress import Progress
 from animespeech_assets.ingest.dialogue_rules import DialogueRule
 from animespeech_assets.ingest.embedded import EmbeddedSubtitleError, track_events, where
-from animespeech_assets.ingest.recognition import Segmentation, transcript_from_segments
+from animespeech_assets.ingest.recognition import Segmentation, SpeakerMerge, transcript_from_segments
 from animespeech_assets.ingest.subtitles import (
     SubtitleError,
     TranscriptFilters,
@@ -106,24 +106,45 @@ def from_subtitles(plan: ReleasePlan, audio: np.ndarray, filters: TranscriptFilt
     return Transcript(table, report, parameters, models, details, dropped_table(dropped))
 
 
+def speaker_vectors(audio: np.ndarray, encoder):
+    """``[(start, end)] -> [vector | None]``: each span's speaker vector (None where it is too short)."""
+    def vectors(spans: list[tuple[float, float]]) -> list:
+        clips = [audio[int(a * ANALYSIS_SAMPLE_RATE):int(b * ANALYSIS_SAMPLE_RATE)] for a, b in spans]
+        usable = [i for i, c in enumerate(clips) if len(c) >= encoder.min_seconds * ANALYSIS_SAMPLE_RATE]
+        out: list = [None] * len(spans)
+        if usable:
+            for i, vector in zip(usable, encoder.embed([np.asarray(clips[i], np.float32) for i in usable])):
+                out[i] = vector
+        return out
+
+    return vectors
+
+
 def from_recognition(audio: np.ndarray, recognizer, language: str, filters: TranscriptFilters, seg: Segmentation,
-                     beam_size: int, no_repeat_ngram_size: int, where: str = "the audio", log=None) -> Transcript:
+                     beam_size: int, no_repeat_ngram_size: int, where: str = "the audio", log=None,
+                     encoder=None, merge: SpeakerMerge = SpeakerMerge()) -> Transcript:
+    """The transcript of ``audio`` by speech recognition; with a speaker ``encoder``, the pieces of one
+    speaker's utterance are joined into one line."""
     duration = len(audio) / ANALYSIS_SAMPLE_RATE
     t0 = time.perf_counter()
     with Progress("speech recognition", duration, "s of audio", log) as progress:
         segments = recognizer.transcribe(audio, language, progress)
     rtf = (time.perf_counter() - t0) / max(duration, 1e-9)
-    table, report = transcript_from_segments(segments, duration, filters, seg, recognizer.options)
+    table, report = transcript_from_segments(segments, duration, filters, seg, recognizer.options,
+                                             speaker_vectors(audio, encoder) if encoder is not None else None, merge)
     if table.num_rows == 0:
         raise TranscriptError(f"{where}: speech recognition found no usable line in {duration:.1f} s of audio "
                               f"({report.segments} segments, {report.dropped_no_speech} without speech): there is nothing to transcribe")
     parameters = {"min_duration": filters.min_duration, "min_chars": filters.min_chars, "source": "asr", "language": language,
                   "beam_size": beam_size, "no_repeat_ngram_size": no_repeat_ngram_size, "max_gap": seg.max_gap,
-                  "max_line_duration": seg.max_duration}
+                  "max_line_duration": seg.max_duration,
+                  "merge_same_speaker": encoder is not None, "merge_max_gap": merge.max_gap, "merge_min_similarity": merge.min_similarity}
     details = {"asr_segments": report.segments, "dropped_no_speech": report.dropped_no_speech,
                "dropped_repetition": report.dropped_repetition, "collapsed_repetition": report.collapsed_repetition,
+               "merged_pieces": report.merged_pieces,
                "real_time_factor": round(rtf, 4)}
-    return Transcript(table, report, parameters, {"asr": recognizer.model_id}, details)
+    models = {"asr": recognizer.model_id, **({"speaker_encoder": encoder.model_id} if encoder is not None else {})}
+    return Transcript(table, report, parameters, models, details)
 
 
 def report_figures(report: TranscriptReport) -> dict[str, Any]:
