@@ -26,6 +26,7 @@ from animespeech_assets.core.layout import DataLayout
 from animespeech_assets.core.metrics import cer, kana_cer
 from animespeech_assets.ingest.recognition import Segmentation, transcript_from_segments
 from animespeech_assets.ingest.subtitles import TranscriptFilters
+from animespeech_assets.ingest.transcripts import speaker_vectors
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -54,13 +55,29 @@ def corpora() -> dict[str, list[tuple[Path, str]]]:
     }
 
 
-def transcribe(recognizer, audio, seg: Segmentation):
+def transcribe(recognizer, audio, seg: Segmentation, encoder=None):
+    """The transcript as the ``transcript`` asset makes it without subtitles (with ``encoder``: lines
+    joined by speaker), the recognition time and the audio's duration."""
     duration = len(audio) / ANALYSIS_SAMPLE_RATE
     t0 = time.perf_counter()
     segments = recognizer.transcribe(audio, "ja")
     seconds = time.perf_counter() - t0
-    table, report = transcript_from_segments(segments, duration, TranscriptFilters(), seg, recognizer.options)
+    vectors = speaker_vectors(audio, encoder) if encoder is not None else None
+    table, report = transcript_from_segments(segments, duration, TranscriptFilters(), seg, recognizer.options, vectors)
     return table, seconds, duration
+
+
+def line_figures(table, truth: list[dict]) -> dict:
+    """Lines against the true ones: count, share of true lines matched at IoU >= 0.5, CER, kana CER."""
+    hyp_text = "".join(table.column("text").to_pylist())
+    ref_text = "".join(r["text"] for r in truth)
+    e, n = cer(ref_text, hyp_text)
+    ke, kn = kana_cer(ref_text, hyp_text)
+    spans = list(zip(table.column("start").to_pylist(), table.column("end").to_pylist()))
+    truth_spans = [(float(r["speech_start"]), float(r["speech_end"])) for r in truth]
+    matched = sum(1 for t in truth_spans if any(iou(t, s) >= 0.5 for s in spans))
+    return {"lines": table.num_rows, "truth_lines": len(truth), "line_count_error": table.num_rows / len(truth) - 1,
+            "cer": e / n, "kana_cer": ke / kn, "truth_lines_matched_iou_0.5": matched / len(truth)}
 
 
 def iou(a, b) -> float:
@@ -68,8 +85,9 @@ def iou(a, b) -> float:
     return inter / (max(a[1], b[1]) - min(a[0], b[0]))
 
 
-def demo_without_subtitles(layout, recognizer, seg, encoder_backend="resemblyzer") -> dict:
-    """demo_ep02 transcribed by ASR; speakers predicted from demo_ep01's (subtitled) labels."""
+def demo_without_subtitles(layout, recognizer, seg, encoder_backend="campplus") -> dict:
+    """demo_ep02 transcribed by ASR (lines joined by speaker, as the asset does); speakers predicted
+    from demo_ep01's (subtitled) labels."""
     from animespeech_assets.backends.speaker import load_speaker_encoder
     from animespeech_assets.demo.generate import generate_demo, read_truth
     from animespeech_assets.ingest.subtitles import transcript_from_subtitles
@@ -78,18 +96,13 @@ def demo_without_subtitles(layout, recognizer, seg, encoder_backend="resemblyzer
     from animespeech_assets.speakers.embeddings import embed_lines, vectors_of
 
     generate_demo(layout)
+    encoder = load_speaker_encoder(encoder_backend, "", "cpu")
     audio, _ = decode_audio(layout.inputs / "demo_ep02.mkv")
-    table, seconds, duration = transcribe(recognizer, audio, seg)
+    table, seconds, duration = transcribe(recognizer, audio, seg, encoder)
     truth = read_truth(layout.demo / "demo_ep02.truth.csv")
-    hyp_text = "".join(table.column("text").to_pylist())
-    ref_text = "".join(r["text"] for r in truth)
-    e, n = cer(ref_text, hyp_text)
-    ke, kn = kana_cer(ref_text, hyp_text)
     spans = list(zip(table.column("start").to_pylist(), table.column("end").to_pylist()))
     truth_spans = [(float(r["speech_start"]), float(r["speech_end"])) for r in truth]
-    matched = sum(1 for t in truth_spans if any(iou(t, s) >= 0.5 for s in spans))
 
-    encoder = load_speaker_encoder(encoder_backend, "", "cpu")
     audio1, _ = decode_audio(layout.inputs / "demo_ep01.mkv")
     t1, _ = transcript_from_subtitles(layout.inputs / "demo_ep01.srt", len(audio1) / ANALYSIS_SAMPLE_RATE, TranscriptFilters())
     emb1 = embeddings.with_encoder(embed_lines(audio1, ANALYSIS_SAMPLE_RATE, t1, encoder), encoder.model_id)
@@ -106,8 +119,7 @@ def demo_without_subtitles(layout, recognizer, seg, encoder_backend="resemblyzer
         speakers.append(truth[int(np.argmax(overlaps))]["character"])
     correct = [p == t for p, t in zip(pred.character, speakers)]
     return {
-        "lines": table.num_rows, "truth_lines": len(truth), "cer": e / n, "kana_cer": ke / kn,
-        "truth_lines_matched_iou_0.5": matched / len(truth), "real_time_factor": seconds / duration,
+        **line_figures(table, truth), "real_time_factor": seconds / duration,
         "speaker_accuracy": float(np.mean(correct)) if correct else None, "speaker_lines_embedded": int(valid.sum()),
     }
 
@@ -146,6 +158,16 @@ def main() -> None:
         print(f"{name:<26} {row['clips']:>5} {row['audio_seconds']:>8} {row['cer']:6.3f} {row['kana_cer']:9.3f} {row['speed_x_real_time']:11.1f}")
     demo = demo_without_subtitles(layout, recognizer, seg)
     report["demo_ep02_without_subtitles"] = demo
+    from animespeech_assets.backends.speaker import load_speaker_encoder
+    from benchmarks.unseen_episode import unseen_episode
+
+    media, truth = unseen_episode(layout.cache / "bench")
+    audio, _ = decode_audio(media)
+    encoder = load_speaker_encoder("campplus", "", "cpu")
+    for name, enc in (("unseen_episode_without_subtitles", encoder), ("unseen_episode_pieces_only", None)):
+        table, seconds, duration = transcribe(recognizer, audio, seg, enc)
+        report[name] = {**line_figures(table, truth), "audio_seconds": round(duration, 1), "real_time_factor": seconds / duration}
+        print(f"{name}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in report[name].items()))
     if args.long_minutes:
         from benchmarks.embedding_throughput import prepare
 

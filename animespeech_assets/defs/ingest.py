@@ -57,8 +57,8 @@ class TranscriptConfig(dg.Config):
     merge_same_speaker: bool = Field(default=True, description="asr: join neighbouring pieces whose speaker vectors agree "
                                      "(the speaker encoder's) into one line; a change of speaker always ends a line")
     merge_max_gap: float = Field(default=SpeakerMerge.max_gap, description="asr: longest pause (s) inside one joined line")
-    merge_min_similarity: float = Field(default=SpeakerMerge.min_similarity, description="asr: cosine similarity of two pieces' "
-                                        "speaker vectors from which they are one voice")
+    merge_cluster_distance: float = Field(default=SpeakerMerge.cluster_distance, description="asr: cosine distance within which "
+                                          "every two pieces of one voice lie (complete-linkage clustering of their speaker vectors)")
     include_styles: list[str] = Field(default=[], description="subtitle styles (regular expressions) that are always dialogue")
     exclude_styles: list[str] = Field(default=[], description="subtitle styles (regular expressions) that never are")
     recognise_foreign: bool = Field(default=True, description="subtitles in another language than the audio: keep their "
@@ -88,7 +88,7 @@ def transcript(context: dg.AssetExecutionContext, config: TranscriptConfig, data
     dropped = m.layout.asset_file("transcript", m.partition, ".dropped.parquet")  # the side table of events that are not dialogue
     if transcripts.uses_recognition(config.source, plan):
         seg = Segmentation(max_gap=config.max_gap, max_duration=config.max_line_duration)
-        merge = SpeakerMerge(max_gap=config.merge_max_gap, min_similarity=config.merge_min_similarity, max_duration=config.max_line_duration)
+        merge = SpeakerMerge(max_gap=config.merge_max_gap, cluster_distance=config.merge_cluster_distance, max_duration=config.max_line_duration)
         made = transcripts.from_recognition(audio, speech_recognizer.load(), speech_recognizer.language, filters, seg,
                                             speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size, str(ep.media), context.log.info,
                                             speaker_encoder.load() if config.merge_same_speaker else None, merge)

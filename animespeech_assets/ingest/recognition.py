@@ -30,13 +30,20 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class SpeakerMerge:
-    """Joining the pieces of one person's utterance that a sentence end or a pause split: two
-    neighbouring pieces become one line when the pause between them is short and their speaker
-    vectors agree (the speaker encoder the embeddings use); a change of speaker always ends a line."""
+    """Joining the pieces of one person's utterance that a sentence end or a pause split.
+
+    The pieces' speaker vectors (the encoder the embeddings use) are clustered into voices
+    (complete linkage: every two pieces of a voice within ``cluster_distance``, cosine), pieces too
+    short to cluster go to the nearest voice when it is close enough, and neighbouring pieces of one
+    voice become one line; a change of voice always ends a line. Comparing a piece with the whole
+    voice rather than with its neighbour alone is what makes this work on pieces of one sentence,
+    whose vectors are noisy (on the demo, neighbours of one line agree at a median cosine of 0.5,
+    neighbours of two speakers at 0.2, with much overlap)."""
 
     max_gap: float = 1.0  # pieces further apart stay separate lines
-    min_similarity: float = 0.55  # cosine similarity of two pieces' speaker vectors from which they are one voice
-    short_gap: float = 0.2  # a piece too short to embed joins its neighbour only across a pause this short
+    cluster_distance: float = 0.7  # cosine distance within which every two pieces of a voice lie
+    min_cluster_seconds: float = 0.8  # shorter pieces are assigned to a voice, not clustered
+    assign_similarity: float = 0.3  # a short piece joins the nearest voice from this cosine similarity
     max_duration: float = 12.0
 
 
@@ -81,34 +88,51 @@ def _line(s: Segment, words) -> tuple[Segment, float, float, str, float]:
     return s, words[0].start, words[-1].end, text, sum(w.probability for w in words) / len(words)
 
 
+def voices(vectors: list, durations: list[float], opts: SpeakerMerge) -> list[int | None]:
+    """A voice label per piece (None: no vector, or a short piece near no voice)."""
+    import numpy as np
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    labels: list[int | None] = [None] * len(vectors)
+    long_ = [i for i, (v, d) in enumerate(zip(vectors, durations)) if v is not None and d >= opts.min_cluster_seconds]
+    if not long_:
+        return labels
+    matrix = np.stack([vectors[i] for i in long_])
+    clusters = fcluster(linkage(matrix, "complete", metric="cosine"), opts.cluster_distance, "distance") if len(long_) > 1 else [1]
+    for i, c in zip(long_, clusters):
+        labels[i] = int(c)
+    centroids = {c: matrix[np.asarray(clusters) == c].mean(axis=0) for c in set(int(c) for c in clusters)}
+    centroids = {c: v / max(float(np.linalg.norm(v)), 1e-12) for c, v in centroids.items()}
+    for i, v in enumerate(vectors):
+        if labels[i] is None and v is not None:
+            c, sim = max(((c, float(v @ cv)) for c, cv in centroids.items()), key=lambda x: x[1])
+            labels[i] = c if sim >= opts.assign_similarity else None
+    return labels
+
+
 def merge_same_speaker(cues: list[Cue], vectors: list, opts: SpeakerMerge) -> list[Cue]:
-    """``cues`` (in time order) with neighbouring pieces of one speaker joined; ``vectors`` are their
-    L2-normalised speaker vectors (None: too short to embed)."""
+    """``cues`` (in time order) with neighbouring pieces of one voice joined (:func:`voices`); ``vectors``
+    are their L2-normalised speaker vectors (None: too short to embed). A piece of no known voice joins
+    the line before it when the pause is short."""
     import dataclasses
 
-    import numpy as np
-
-    out: list[tuple[Cue, object]] = []
-    for cue, vec in zip(cues, vectors):
+    labels = voices(vectors, [c.end - c.start for c in cues], opts)
+    out: list[tuple[Cue, int | None]] = []
+    for cue, label in zip(cues, labels):
         if out:
-            last, last_vec = out[-1]
-            gap = cue.start - last.end
-            if vec is not None and last_vec is not None:
-                same = gap <= opts.max_gap and float(np.dot(last_vec, vec)) >= opts.min_similarity
-            else:
-                same = gap <= opts.short_gap
-            if same and cue.end - last.start <= opts.max_duration:
+            last, last_label = out[-1]
+            one_voice = label is None or last_label is None or label == last_label
+            if one_voice and cue.start - last.end <= opts.max_gap and cue.end - last.start <= opts.max_duration:
                 w_last, w_cue = last.end - last.start, cue.end - cue.start
-                merged = dataclasses.replace(
+                out[-1] = (dataclasses.replace(
                     last, end=cue.end, raw_text=last.raw_text + cue.raw_text,
                     avg_logprob=_weighted(last.avg_logprob, cue.avg_logprob, w_last, w_cue),
                     no_speech_prob=max(last.no_speech_prob or 0, cue.no_speech_prob or 0),
                     compression_ratio=max(last.compression_ratio or 0, cue.compression_ratio or 0),
-                    word_probability=_weighted(last.word_probability, cue.word_probability, w_last, w_cue))
-                pooled = last_vec if vec is None else vec if last_vec is None else last_vec * w_last + vec * w_cue
-                out[-1] = (merged, None if pooled is None else pooled / max(float(np.linalg.norm(pooled)), 1e-12))
+                    word_probability=_weighted(last.word_probability, cue.word_probability, w_last, w_cue)),
+                    last_label if last_label is not None else label)
                 continue
-        out.append((cue, vec))
+        out.append((cue, label))
     return [dataclasses.replace(c, index=i) for i, (c, _) in enumerate(out, start=1)]
 
 

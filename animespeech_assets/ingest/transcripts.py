@@ -138,7 +138,7 @@ def from_recognition(audio: np.ndarray, recognizer, language: str, filters: Tran
     parameters = {"min_duration": filters.min_duration, "min_chars": filters.min_chars, "source": "asr", "language": language,
                   "beam_size": beam_size, "no_repeat_ngram_size": no_repeat_ngram_size, "max_gap": seg.max_gap,
                   "max_line_duration": seg.max_duration,
-                  "merge_same_speaker": encoder is not None, "merge_max_gap": merge.max_gap, "merge_min_similarity": merge.min_similarity}
+                  "merge_same_speaker": encoder is not None, "merge_max_gap": merge.max_gap, "merge_cluster_distance": merge.cluster_distance}
     details = {"asr_segments": report.segments, "dropped_no_speech": report.dropped_no_speech,
                "dropped_repetition": report.dropped_repetition, "collapsed_repetition": report.collapsed_repetition,
                "merged_pieces": report.merged_pieces,

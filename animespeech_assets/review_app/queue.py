@@ -17,7 +17,7 @@ from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, cut, load_audio
 from animespeech_assets.core.layout import DataLayout
 from animespeech_assets.core.naming import EpisodeError, check_key
 from animespeech_assets.review_app.saving import current_labels
-from animespeech_assets.speakers.review import review_order
+from animespeech_assets.speakers.review import LOW_TEXT_CONFIDENCE, review_order, text_confidence
 
 CLIP_PAD = 0.15  # seconds of context either side of a line when it is played
 
@@ -59,13 +59,13 @@ class EpisodeFiles:
 
 
 def episode_items(files: EpisodeFiles, episode: str) -> list[dict]:
-    """One item per line of ``episode``, in review order (``review_order``: unknown, uncertain,
+    """One item per line of ``episode``, in review order (``review_order``: doubtful recognised text first, then unknown, uncertain,
     certain by decreasing distance; lines labelled when the predictions were made come last)."""
     table = files.predictions(episode)
     labels = current_labels(files.layout.annotation_file(episode), table)
     confidence = _text_confidence(files.layout, episode)
     items = []
-    for r in review_order(table.to_pylist(), keep_labelled=True):
+    for r in review_order([{**r, "text_confidence": confidence.get(r["line_id"])} for r in table.to_pylist()], keep_labelled=True):
         lab = labels.get(r["line_id"])
         items.append(
             {
@@ -99,6 +99,7 @@ def page_data(files: EpisodeFiles, episode: str | None = None) -> dict:
     return {
         "episodes": files.episodes(),
         "episode": episode or "",
+        "low_text_confidence": LOW_TEXT_CONFIDENCE,
         "items": items,
         "characters": characters(files, items),
         "counts": {
@@ -143,9 +144,5 @@ def clip_wav(files: EpisodeFiles, episode: str, line_id: int, pad: float = CLIP_
 
 
 def _text_confidence(layout: DataLayout, episode: str) -> dict[int, float]:
-    """The recogniser's mean word probability per line (lines from speech recognition only)."""
     path: Path = layout.output("transcript", episode)
-    if not path.exists():
-        return {}
-    t = pq.read_table(path, columns=["line_id", "source", "word_probability"]).to_pylist()
-    return {r["line_id"]: round(r["word_probability"], 3) for r in t if r["source"] != "subtitles" and r["word_probability"] is not None}
+    return text_confidence(pq.read_table(path, columns=["line_id", "source", "word_probability"])) if path.exists() else {}

@@ -22,7 +22,7 @@ from animespeech_assets.core.textio import TextFileError, read_text
 COLUMNS = ("line_id", "start", "end", "character", "text")
 # the review sheet's information columns: accepted (and ignored, but for marking a row as coming
 # from review) so a reviewer can save review-sheet rows as annotations unchanged
-REVIEW_COLUMNS = ("predicted_character", "status", "distance", "neighbours", "clip")
+REVIEW_COLUMNS = ("predicted_character", "status", "distance", "text_confidence", "neighbours", "clip")
 MIN_OVERLAP = 0.5  # share of the shorter of (annotation, line) that must overlap
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from animespeech_assets.speakers.annotations import describe, match, read_annotations
+from animespeech_assets.speakers.annotations import COLUMNS, REVIEW_COLUMNS, describe, match, read_annotations
 from animespeech_assets.speakers.statuses import CERTAIN, LABELLED, UNCERTAIN, UNKNOWN
 
 HUMAN, PREDICTION, NONE = "human", "prediction", "none"
@@ -81,21 +81,35 @@ def annotate(predictions: pa.Table, annotations_path: Path | None, translations:
 
 # -- the review sheet ----------------------------------------------------------------------------
 
-SHEET_COLUMNS = ("line_id", "start", "end", "character", "text", "predicted_character", "status", "distance", "neighbours", "clip")
+SHEET_COLUMNS = (*COLUMNS, *REVIEW_COLUMNS)
 _REVIEW_ORDER = {UNKNOWN: 0, UNCERTAIN: 1, CERTAIN: 2, LABELLED: 3}
+LOW_TEXT_CONFIDENCE = 0.6  # a recognised line's mean word probability below which its text is reviewed first
+
+
+def text_confidence(transcript: pa.Table) -> dict[int, float]:
+    """The recogniser's mean word probability per line (lines from speech recognition only)."""
+    rows = transcript.select(["line_id", "source", "word_probability"]).to_pylist()
+    return {r["line_id"]: round(r["word_probability"], 3) for r in rows if r["source"] != "subtitles" and r["word_probability"] is not None}
 
 
 def review_order(rows: list[dict], keep_labelled: bool = False) -> list[dict]:
-    """Least certain first: unknown, uncertain, certain, each by decreasing distance (then time);
-    lines labelled by a human last, or left out. The order of the review sheet and the review page."""
+    """Lines whose recognised text is doubtful (``text_confidence`` below :data:`LOW_TEXT_CONFIDENCE`)
+    first, then least certain speaker first: unknown, uncertain, certain, each by decreasing distance
+    (then time); lines labelled by a human last, or left out. The order of the review sheet and the review page."""
     rows = [r for r in rows if r["status"] in _REVIEW_ORDER and (keep_labelled or r["status"] != LABELLED)]
-    return sorted(rows, key=lambda r: (_REVIEW_ORDER[r["status"]], -(r["distance"] if r["distance"] is not None else 9.0), r["start"]))
+
+    def doubtful(r: dict) -> bool:
+        return r.get("text_confidence") is not None and r["text_confidence"] < LOW_TEXT_CONFIDENCE
+
+    return sorted(rows, key=lambda r: (not doubtful(r), _REVIEW_ORDER[r["status"]],
+                                       -(r["distance"] if r["distance"] is not None else 9.0), r["start"]))
 
 
-def review_rows(episode: str, predictions: pa.Table) -> list[dict]:
-    """Every predicted (not human-labelled) line in review order. ``character`` is left empty for
-    the reviewer to fill."""
-    rows = review_order(predictions.to_pylist())
+def review_rows(episode: str, predictions: pa.Table, confidence: dict[int, float] | None = None) -> list[dict]:
+    """Every predicted (not human-labelled) line in review order, with the recogniser's
+    ``confidence`` in its text where there is one. ``character`` is left empty for the reviewer to fill."""
+    confidence = confidence or {}
+    rows = review_order([{**r, "text_confidence": confidence.get(r["line_id"])} for r in predictions.to_pylist()])
     return [
         {
             "line_id": r["line_id"],
@@ -106,6 +120,7 @@ def review_rows(episode: str, predictions: pa.Table) -> list[dict]:
             "predicted_character": r["predicted_character"] or "",
             "status": r["status"],
             "distance": "" if r["distance"] is None else f"{r['distance']:.4f}",
+            "text_confidence": "" if r["text_confidence"] is None else f"{r['text_confidence']:.3f}",
             "neighbours": "; ".join(f"{n['character']} {n['distance']:.3f}" for n in r["neighbours"]),
             "clip": f"{episode}/{r['line_id']:05d}.wav",
         }

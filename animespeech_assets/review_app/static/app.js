@@ -3,7 +3,7 @@
 
 const S = {
   items: [], visible: [], idx: 0, characters: [], pending: new Map(), versions: {},
-  neighbour: 0, editing: null, refresh: { enabled: false }, polling: null,
+  neighbour: 0, editing: null, refresh: { enabled: false }, polling: null, lowTextConfidence: 0,
 };
 const $ = (sel) => document.querySelector(sel);
 const keyOf = (item) => `${item.episode}/${item.line_id}`;
@@ -28,6 +28,7 @@ async function load(keepPosition = true) {
   S.items = data.items;
   S.versions = data.versions;
   S.refresh = data.refresh;
+  S.lowTextConfidence = data.low_text_confidence;
   const known = new Set(S.characters);
   S.characters = data.characters.concat(S.characters.filter((c) => !data.characters.includes(c) && known.has(c)));
   fillEpisodes(data.episodes, data.episode);
@@ -126,7 +127,7 @@ function renderText(td, item) {
   td.textContent = text;
   if (item.text_confidence !== null && item.text_confidence !== undefined) {
     const c = document.createElement("small");
-    c.className = item.text_confidence < 0.6 ? "conf-low" : "";
+    c.className = item.text_confidence < S.lowTextConfidence ? "conf-low" : "";
     c.textContent = ` (text ${Math.round(item.text_confidence * 100)} %)`;
     td.append(c);
   }
