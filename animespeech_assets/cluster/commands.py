@@ -145,12 +145,12 @@ def status(home: Path) -> dict:
     if current is None:
         return {"running": False, "workers": [], "storage": None, "ui": None}
     settings, procs = current
+    os.environ.update(settings.environment())  # the broker and the instance, as the cluster's processes have them
     counts = _step_counts(settings, [p for p in procs if p.name.startswith("worker-")])
     workers = [{"name": p.name, "queues": p.queues, "tasks": counts.get(p.name), "alive": p.alive(), "pid": p.pid}
                for p in procs if p.name.startswith("worker-")]
     from dagster import DagsterInstance
 
-    os.environ.update(settings.environment())
     with DagsterInstance.get() as instance:
         storage = getattr(instance.run_storage, "postgres_url", None) or type(instance.run_storage).__name__
     return {"running": True, "workers": workers, "storage": storage, "ui": settings.ui_url, "broker": settings.broker_url,
@@ -163,7 +163,6 @@ def _step_counts(settings: ClusterSettings, workers: list[Proc]) -> dict[str, in
     counts = json.loads(saved_file.read_text(encoding="utf-8")) if saved_file.exists() else {}
     alive = [w.name for w in workers if w.alive()]
     if alive:
-        os.environ.update(settings.environment())
         from animespeech_assets.cluster.celery_app import app
         from animespeech_assets.cluster.watchdog import step_counts
 

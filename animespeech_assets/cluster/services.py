@@ -20,6 +20,8 @@ from pathlib import Path
 
 import psutil
 
+from animespeech_assets.core.processes import process_alive
+
 
 class ServiceError(Exception):
     """A service that could not start; the message says which and where its log is."""
@@ -36,11 +38,7 @@ class Proc:
     queues: list[str] = field(default_factory=list)
 
     def alive(self) -> bool:
-        try:
-            p = psutil.Process(self.pid)
-            return abs(p.create_time() - self.started) < 0.01 and p.status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
+        return process_alive(self.pid, self.started)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -23,11 +23,11 @@ def instance_overlay(home: Path) -> Path:
 CLUSTER_MARK = "# added by `animespeech cluster up`"  # the overlay's first line
 
 
-def instance_yaml(home: Path) -> str:
-    """The ``dagster.yaml`` the project wants in ``home``: its own file, plus the cluster's settings if one runs."""
-    text = (PROJECT_ROOT / "dagster.yaml").read_text(encoding="utf-8")
+def instance_yaml(home: Path, project: str) -> str:
+    """The ``dagster.yaml`` the project wants in ``home``: its own file's text ``project``, plus the
+    cluster's settings if one runs."""
     overlay = instance_overlay(home)
-    return text + ("\n" + overlay.read_text(encoding="utf-8") if overlay.exists() else "")
+    return project + ("\n" + overlay.read_text(encoding="utf-8") if overlay.exists() else "")
 
 
 def ensure_dagster_home() -> Path:
@@ -44,9 +44,9 @@ def ensure_dagster_home() -> Path:
     dst = home / "dagster.yaml"
     if not (PROJECT_ROOT / "dagster.yaml").exists():  # installed without the project folder: Dagster's defaults
         return home
-    wanted = instance_yaml(home)
-    current = dst.read_text(encoding="utf-8") if dst.exists() else None
     project = (PROJECT_ROOT / "dagster.yaml").read_text(encoding="utf-8")
+    wanted = instance_yaml(home, project)
+    current = dst.read_text(encoding="utf-8") if dst.exists() else None
     ours = current is None or not own or current == project or CLUSTER_MARK in current
     if ours and current != wanted:
         tmp = dst.with_name(f".dagster.yaml.{os.getpid()}.tmp")

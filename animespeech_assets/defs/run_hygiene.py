@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 import dagster as dg
 import psutil
 
+from animespeech_assets.core import processes
+
 PROCESS_TAG = "animespeech/process"  # "<host>:<pid>:<process start time>": pids are reused, start times are not
 ACTIVE = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
@@ -39,9 +41,8 @@ def process_alive(tag: str) -> bool | None:
     if host != socket.gethostname():
         return None
     try:
-        process = psutil.Process(int(pid))
-        return abs(process.create_time() - float(started)) < 0.01 and process.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, ValueError):
+        return processes.process_alive(int(pid), float(started))
+    except ValueError:
         return False
 
 

@@ -10,8 +10,9 @@ repeated runs collapsed, and lines are clipped to the audio.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pyarrow as pa
 
 from animespeech_assets.backends.asr import DecodeOptions, Segment
@@ -90,7 +91,6 @@ def _line(s: Segment, words) -> tuple[Segment, float, float, str, float]:
 
 def voices(vectors: list, durations: list[float], opts: SpeakerMerge) -> list[int | None]:
     """A voice label per piece (None: no vector, or a short piece near no voice)."""
-    import numpy as np
     from scipy.cluster.hierarchy import fcluster, linkage
 
     labels: list[int | None] = [None] * len(vectors)
@@ -114,8 +114,6 @@ def merge_same_speaker(cues: list[Cue], vectors: list, opts: SpeakerMerge) -> li
     """``cues`` (in time order) with neighbouring pieces of one voice joined (:func:`voices`); ``vectors``
     are their L2-normalised speaker vectors (None: too short to embed). A piece of no known voice joins
     the line before it when the pause is short."""
-    import dataclasses
-
     labels = voices(vectors, [c.end - c.start for c in cues], opts)
     out: list[tuple[Cue, int | None]] = []
     for cue, label in zip(cues, labels):
@@ -124,7 +122,7 @@ def merge_same_speaker(cues: list[Cue], vectors: list, opts: SpeakerMerge) -> li
             one_voice = label is None or last_label is None or label == last_label
             if one_voice and cue.start - last.end <= opts.max_gap and cue.end - last.start <= opts.max_duration:
                 w_last, w_cue = last.end - last.start, cue.end - cue.start
-                out[-1] = (dataclasses.replace(
+                out[-1] = (replace(
                     last, end=cue.end, raw_text=last.raw_text + cue.raw_text,
                     avg_logprob=_weighted(last.avg_logprob, cue.avg_logprob, w_last, w_cue),
                     no_speech_prob=max(last.no_speech_prob or 0, cue.no_speech_prob or 0),
@@ -133,7 +131,7 @@ def merge_same_speaker(cues: list[Cue], vectors: list, opts: SpeakerMerge) -> li
                     last_label if last_label is not None else label)
                 continue
         out.append((cue, label))
-    return [dataclasses.replace(c, index=i) for i, (c, _) in enumerate(out, start=1)]
+    return [replace(c, index=i) for i, (c, _) in enumerate(out, start=1)]
 
 
 def _weighted(a: float | None, b: float | None, wa: float, wb: float) -> float | None:
@@ -184,8 +182,6 @@ def recognise_cues(cues: list[Cue], audio, sample_rate: int, recognizer, languag
     """The spoken text of each cue's audio (subtitles in another language: their times are good,
     their text is not), the cue's own text kept as ``translation``. A cue with no recognised speech
     keeps an empty text (the transcript then drops it as empty)."""
-    import dataclasses
-
     out = []
     for n, cue in enumerate(cues, start=1):
         a = max(0, int((cue.start - LINE_PAD) * sample_rate))
@@ -195,7 +191,7 @@ def recognise_cues(cues: list[Cue], audio, sample_rate: int, recognizer, languag
                 if not ((s.no_speech_prob or 0) > guards.no_speech_threshold and (s.avg_logprob or 0) < guards.log_prob_threshold)]
         words = [w for s in kept for w in s.words]
         text = collapse_repetitions("".join(s.text.strip() for s in kept))
-        out.append(dataclasses.replace(
+        out.append(replace(
             cue, raw_text=text, translation=cue.raw_text,
             avg_logprob=sum(s.avg_logprob or 0 for s in kept) / len(kept) if kept else None,
             no_speech_prob=max((s.no_speech_prob or 0) for s in kept) if kept else None,
