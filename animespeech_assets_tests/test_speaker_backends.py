@@ -8,6 +8,7 @@ import torch
 from animespeech_assets.backends.devices import resolve_device
 from animespeech_assets.backends.speaker import (
     AnimeSpeakerEncoder,
+    CampPlusEncoder,
     SpeechBrainEncoder,
     WavLMEncoder,
     length_buckets,
@@ -220,3 +221,20 @@ def test_thread_budget_leaves_the_cores_other_processes_use():
             hog.wait()
     assert free is not None and free < 0.5 * cpus, free
     assert torch.get_num_threads() == before and busy.history == [1, 1]
+
+
+@pytest.mark.models
+def test_campplus_traced_graph_is_cached_and_rebuilt_when_broken(tmp_path, monkeypatch):
+    """The traced CAM++ is saved once under $TORCH_HOME and loaded from there by the next encoder with
+    the same vectors; a cache file that cannot be loaded (truncated) is traced again and replaced."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    rng = np.random.default_rng(0)
+    clips = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (24_000, 40_000, 8_000)]
+    first = CampPlusEncoder("cpu", 8).embed(clips)
+    (cached,) = (tmp_path / "animespeech_traced").glob("campplus-*.pt")
+    assert "torch" + torch.__version__.replace("+", "_") in cached.name
+    assert not list(cached.parent.glob("*.tmp"))  # written whole
+    np.testing.assert_allclose(CampPlusEncoder("cpu", 8).embed(clips), first, atol=1e-6)
+    cached.write_bytes(cached.read_bytes()[:1000])
+    np.testing.assert_allclose(CampPlusEncoder("cpu", 8).embed(clips), first, atol=1e-6)
+    assert cached.stat().st_size > 1_000_000  # rebuilt
