@@ -50,7 +50,6 @@ def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder, l
     ids = lines.column("line_id").to_pylist()
     starts = lines.column("start").to_pylist()
     ends = lines.column("end").to_pylist()
-    on_cpu = str(getattr(encoder, "device", "cpu")) == "cpu"
     probs = None
     if voice is not None:
         with ThreadBudget() as budget:  # as many threads as cores other processes leave free
@@ -74,6 +73,7 @@ def embed_lines(audio: np.ndarray, sample_rate: int, lines: pa.Table, encoder, l
             clips[i] = np.asarray(clip, np.float32)
     order = sorted(clips, key=lambda i: -len(clips[i]))
     vectors: list[list[float] | None] = [None] * len(ids)
+    on_cpu = str(getattr(encoder, "device", "cpu")) == "cpu"
     with Progress("speaker embeddings", len(order), "lines", log) as progress, (ThreadBudget() if on_cpu else nullcontext()) as budget:
         for first in range(0, len(order), PROGRESS_CHUNK):
             chunk = order[first : first + PROGRESS_CHUNK]
