@@ -46,7 +46,6 @@ def up(settings: ClusterSettings, layout: DataLayout) -> list[Proc]:
         if services.port_in_use(port):
             raise ServiceError(f"port {port} on 127.0.0.1 is in use: choose another with {what}")
     settings.root.mkdir(parents=True, exist_ok=True)
-    (settings.root / "steps.json").unlink(missing_ok=True)
     logs, procs = settings.root / "logs", []
     env = {**settings.environment(), DATA_DIR_ENV: str(layout.root)}
     try:
@@ -146,7 +145,7 @@ def status(home: Path) -> dict:
         return {"running": False, "workers": [], "storage": None, "ui": None}
     settings, procs = current
     os.environ.update(settings.environment())  # the broker and the instance, as the cluster's processes have them
-    counts = _step_counts(settings, [p for p in procs if p.name.startswith("worker-")])
+    counts = _steps_started() if any(p.name == "redis" and p.alive() for p in procs) else {}
     workers = [{"name": p.name, "queues": p.queues, "tasks": counts.get(p.name), "alive": p.alive(), "pid": p.pid}
                for p in procs if p.name.startswith("worker-")]
     from dagster import DagsterInstance
@@ -157,17 +156,11 @@ def status(home: Path) -> dict:
             "processes": {p.name: {"pid": p.pid, "alive": p.alive(), "log": p.log} for p in procs}}
 
 
-def _step_counts(settings: ClusterSettings, workers: list[Proc]) -> dict[str, int]:
-    """Celery's count of steps each worker ran; for a worker that no longer answers, the watchdog's last reading."""
-    saved_file = settings.root / "steps.json"
-    counts = json.loads(saved_file.read_text(encoding="utf-8")) if saved_file.exists() else {}
-    alive = [w.name for w in workers if w.alive()]
-    if alive:
-        from animespeech_assets.cluster.celery_app import app
-        from animespeech_assets.cluster.watchdog import step_counts
+def _steps_started() -> dict[str, int]:
+    from animespeech_assets.cluster import steps
+    from animespeech_assets.cluster.celery_app import app
 
-        counts.update(step_counts(app, alive, timeout=2.0))
-    return counts
+    return steps.started(app)
 
 
 def cmd_cluster(args, layout: DataLayout) -> int:

@@ -1,5 +1,5 @@
-"""The cluster's watchdog: every few seconds, finds the workers that are gone, requeues the steps they
-had taken (:mod:`recovery`), and keeps each worker's step count for ``cluster status``.
+"""The cluster's watchdog: every few seconds, finds the workers that are gone and requeues the steps
+they had taken (:mod:`recovery`).
 
 ``python -m animespeech_assets.cluster.watchdog HOME`` (started by ``cluster up``) knows the workers by
 their pids in HOME's state file, and kills what is left of a dead one's process group.
@@ -10,24 +10,15 @@ machines) counts a worker gone once it has missed three pings in a row.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 from pathlib import Path
 
 from animespeech_assets.cluster import recovery
-from animespeech_assets.cluster.services import Proc, kill_group, write_state
-from animespeech_assets.cluster.settings import ClusterSettings, load_state
+from animespeech_assets.cluster.services import Proc, kill_group
+from animespeech_assets.cluster.settings import load_state
 
 MISSES = 3  # pings a worker may miss in a row before it counts as gone (--by-ping)
-
-
-def step_counts(app, names: list[str], timeout: float = 1.0) -> dict[str, int]:
-    """Steps each answering worker has run since it started (Celery's own count)."""
-    if not names:
-        return {}
-    stats = app.control.inspect(destination=names, timeout=timeout).stats() or {}
-    return {name: int(s.get("total", {}).get("execute_plan", 0)) for name, s in stats.items()}
 
 
 def _say(line: str) -> None:
@@ -59,10 +50,9 @@ def pinged_workers(app, seen: set[str], misses: Counter) -> set[str]:
     return {name for name in seen if misses[name] < MISSES}
 
 
-def watch(home: Path | None, counts_file: Path | None, interval: float = 2.0) -> None:
+def watch(home: Path | None, interval: float = 2.0) -> None:
     from animespeech_assets.cluster.celery_app import app
 
-    counts = json.loads(counts_file.read_text()) if counts_file and counts_file.exists() else {}
     reported: set[str] = set()
     seen: set[str] = set()
     misses: Counter = Counter()
@@ -73,10 +63,6 @@ def watch(home: Path | None, counts_file: Path | None, interval: float = 2.0) ->
         for lost in recovery.requeue_lost(app, alive):
             _say(f"requeued task {lost.task_id} on {lost.queue!r}: "
                  f"{'started on ' + lost.worker + ', which is gone' if lost.worker else 'delivered, never started'}")
-        fresh = step_counts(app, sorted(alive))
-        if counts_file and any(counts.get(k) != v for k, v in fresh.items()):
-            counts.update(fresh)
-            write_state(counts_file, counts)
         time.sleep(interval)
 
 
@@ -87,4 +73,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if (args.home is None) == (not args.by_ping):
         parser.error("give HOME or --by-ping")
-    watch(args.home, ClusterSettings(args.home).root / "steps.json" if args.home else None)
+    watch(args.home)
