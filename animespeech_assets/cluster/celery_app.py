@@ -4,7 +4,6 @@ dagster-celery's step task, with the broker, result backend and settings the exe
 started (:mod:`steps`)."""
 
 from celery import signals
-
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
