@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--backend", default="resemblyzer")
     ap.add_argument("--model", default="")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="auto", help="auto | float32 | bfloat16 (CAM++)")
     ap.add_argument("--labels", type=int, default=2, help="labelled turns per AMI speaker")
     ap.add_argument("--demo-labels", type=int, default=None,
                     help="label the first N lines of each character of demo episode 1 (default: its annotation file, 4 each)")
@@ -130,7 +131,7 @@ def main() -> None:
     args = ap.parse_args()
     layout = DataLayout(ROOT / "data")
     configure_caches(layout)
-    encoder = load_speaker_encoder(args.backend, args.model, args.device)
+    encoder = load_speaker_encoder(args.backend, args.model, args.device, None, args.precision)
     t0 = time.time()
     groups: dict[str, list[dict]] = {}
 
@@ -183,7 +184,7 @@ def main() -> None:
         fmt = lambda x: "  -   " if x is None else f"{x:6.3f}"  # noqa: E731
         print(f"{name:<62} {s['lines']:>5} {fmt(s['accuracy'])} {fmt(s['macro_f1'])} {fmt(s['certain_share']):>8} {fmt(s['certain_precision']):>9}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = ("" if args.demo_labels is None else f".labels{args.demo_labels}") + ("" if args.music_snr is None else f".music{args.music_snr:g}db")
+    suffix = ("" if args.precision == "auto" else f".{args.precision}") + ("" if args.demo_labels is None else f".labels{args.demo_labels}") + ("" if args.music_snr is None else f".music{args.music_snr:g}db")
     out = RESULTS / f"speaker_id.{args.backend}{suffix}.json"
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"written {out.relative_to(ROOT)}")

@@ -152,10 +152,11 @@ def main() -> None:
     ap.add_argument("--backend", default="resemblyzer")
     ap.add_argument("--model", default="")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="auto", help="auto | float32 | bfloat16 (CAM++)")
     ap.add_argument("--music-snr", type=lambda v: [float(x) for x in v.split(",") if x], default=[20.0, 10.0, 5.0],
                     help="also with the synthetic music bed this many dB under the speech (comma-separated; empty: skip)")
     args = ap.parse_args()
-    encoder = load_speaker_encoder(args.backend, args.model, args.device)
+    encoder = load_speaker_encoder(args.backend, args.model, args.device, None, args.precision)
     encoder.embed([np.zeros(16000, np.float32) + 0.01])  # warm-up, outside the timing
     recordings, speech, seconds = ami_embeddings(encoder)
     report: dict = {"backend": args.backend, "model": encoder.model_id, "min_turn_seconds": MIN_TURN,
@@ -201,7 +202,7 @@ def main() -> None:
               f"macro-F1 {r['pooled_1nn_2_labels']['macro_f1']:.3f}, EER {r['eer_within_recording']:.3f}")
     print(f"speed {report['speed_speech_seconds_per_second']}x real time, peak RSS {report['peak_rss_mib']:.0f} MiB")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"speaker_real.{args.backend}.json"
+    out = RESULTS / f"speaker_real.{args.backend}{'' if args.precision == 'auto' else '.' + args.precision}.json"
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"written {out.relative_to(ROOT)}")
 

@@ -25,6 +25,14 @@ def resolve_device(device: str = "auto") -> str:
     raise ValueError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N")
 
 
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX) rather than emulating it."""
+    import torch
+
+    # torch.cpu's checks are private (present since torch 2.1): without them, count the CPU as emulating
+    return any(getattr(torch.cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 class ThreadBudget:
     """torch's CPU threads sized to the cores other processes leave free, re-measured as work goes on.
 

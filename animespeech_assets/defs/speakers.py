@@ -29,7 +29,7 @@ from .resources import DataResource, SpeakerEncoderResource, default_of
     partitions_def=episodes,
     deps=[episode_audio, transcript],
     group_name="speakers",
-    code_version="2+" + default_of(SpeakerEncoderResource, "backend", "model"),
+    code_version="3+" + default_of(SpeakerEncoderResource, "backend", "model"),
     **ON_GPU,
     kinds={"pytorch", "parquet"},
     check_specs=[dg.AssetCheckSpec("one_embedding_per_line", asset="speaker_embeddings", blocking=True)],
@@ -45,9 +45,9 @@ def speaker_embeddings(context: dg.AssetExecutionContext, data: DataResource, sp
     write_parquet(table, m.output())
     return m.done(
         row_count=table.num_rows,
-        parameters={"batch_size": speaker_encoder.batch_size, "device": speaker_encoder.device},
+        parameters={"batch_size": speaker_encoder.batch_size, "device": speaker_encoder.device, "precision": encoder.precision},
         models={"speaker_encoder": encoder.model_id},
-        metadata={"encoder": encoder.model_id, "dim": encoder.dim, "status_counts": dg.MetadataValue.json(status_counts(table))},
+        metadata={"encoder": encoder.model_id, "precision": encoder.precision, "dim": encoder.dim, "status_counts": dg.MetadataValue.json(status_counts(table))},
         checks=[check("one_embedding_per_line", check_embeddings(table, lines))],
     )
 

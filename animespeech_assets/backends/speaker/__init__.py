@@ -30,8 +30,9 @@ __all__ = ["SPEAKER_ENCODERS", "AnimeSpeakerEncoder", "CampPlusEncoder", "Resemb
 
 
 @lru_cache(maxsize=4)
-def load_speaker_encoder(backend: str = "campplus", model: str = "", device: str = "auto", batch_size: int | None = None) -> SpeakerEncoder:
-    """The encoder for ``backend``; loaded once per process for a given (backend, model, device).
-    ``batch_size`` None: the backend's own default."""
+def load_speaker_encoder(backend: str = "campplus", model: str = "", device: str = "auto", batch_size: int | None = None,
+                         precision: str = "auto") -> SpeakerEncoder:
+    """The encoder for ``backend``; loaded once per process for a given (backend, model, device, batch size, precision).
+    ``batch_size`` None: the backend's own default; ``precision`` auto: the backend's choice for the device."""
     entry = SPEAKER_ENCODERS.get(backend)
-    return entry.load(model or entry.default_model, resolve_device(device), batch_size)
+    return entry.load(model or entry.default_model, resolve_device(device), batch_size, precision)

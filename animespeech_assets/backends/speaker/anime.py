@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from animespeech_assets.backends.speaker.base import SPEAKER_ENCODERS, embed_bucketed, padded
+from animespeech_assets.backends.speaker.base import SPEAKER_ENCODERS, embed_bucketed, float32_only, padded
 
 
 class AnimeSpeakerEncoder:
     """``anime_speaker_embedding`` (ECAPA with GroupNorm, trained on anime speech), batched with
     per-clip lengths so padding does not leak into the pooled statistics."""
 
+    precision = "float32"
     min_seconds = 0.3
 
     def __init__(self, model: str = "char", device: str = "cpu", batch_size: int = 32, **architecture):
@@ -38,5 +39,6 @@ class AnimeSpeakerEncoder:
 
 
 @SPEAKER_ENCODERS.register("anime", default_model="char")
-def load(model: str, device: str, batch_size: int | None) -> AnimeSpeakerEncoder:
+def load(model: str, device: str, batch_size: int | None, precision: str = "auto") -> AnimeSpeakerEncoder:
+    float32_only("anime", precision)
     return AnimeSpeakerEncoder(model, device, batch_size or 32)

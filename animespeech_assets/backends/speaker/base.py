@@ -12,14 +12,25 @@ SAMPLE_RATE = 16_000
 SPEAKER_ENCODERS = Registry("speaker encoder")
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 class SpeakerEncoder(Protocol):
-    model_id: str
+    model_id: str  # the weights: vectors of one model_id are comparable, whatever the precision
+    precision: str  # what it computes in: "float32" or "bfloat16"
     dim: int
     min_seconds: float  # shorter clips are not embedded (marked ``too_short``)
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
         """(len(clips), dim) float32, rows L2-normalised. Clips are 16 kHz mono float32."""
         ...
+
+
+def float32_only(backend: str, precision: str) -> str:
+    """For the encoders that compute in float32 only: ``precision`` must be ``auto`` or ``float32``."""
+    if precision not in ("auto", "float32"):
+        raise ValueError(f"speaker encoder {backend!r} computes in float32 only, not {precision!r} (bfloat16 is CAM++'s)")
+    return "float32"
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animespeech_assets.backends.speaker.base import SPEAKER_ENCODERS, batches, normalise
+from animespeech_assets.backends.speaker.base import SPEAKER_ENCODERS, batches, float32_only, normalise
 
 DEFAULT = "resemblyzer/pretrained.pt"
 
@@ -14,6 +14,7 @@ DEFAULT = "resemblyzer/pretrained.pt"
 class ResemblyzerEncoder:
     """Resemblyzer's GE2E encoder, batched across utterances (its own API embeds one at a time)."""
 
+    precision = "float32"
     min_seconds = 0.3
 
     def __init__(self, device: str = "cpu", batch_size: int = 64, weights: str | None = None):
@@ -68,6 +69,7 @@ class ResemblyzerEncoder:
 
 
 @SPEAKER_ENCODERS.register("resemblyzer", default_model="resemblyzer/pretrained.pt")
-def load(model: str, device: str, batch_size: int | None) -> ResemblyzerEncoder:
+def load(model: str, device: str, batch_size: int | None, precision: str = "auto") -> ResemblyzerEncoder:
+    float32_only("resemblyzer", precision)
     # the default: the weights inside the resemblyzer wheel
     return ResemblyzerEncoder(device, batch_size or 32, None if model == DEFAULT else model)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from animespeech_assets.backends.speaker.base import SAMPLE_RATE, SPEAKER_ENCODERS, embed_bucketed, padded
+from animespeech_assets.backends.speaker.base import SAMPLE_RATE, SPEAKER_ENCODERS, embed_bucketed, float32_only, padded
 
 
 class SpeechBrainEncoder:
     """ECAPA-TDNN (or any SpeechBrain ``EncoderClassifier``) from a hub id or a local folder."""
 
+    precision = "float32"
     min_seconds = 0.3
 
     def __init__(self, model: str, device: str = "cpu", batch_size: int = 32, savedir: Path | None = None):
@@ -37,5 +38,6 @@ class SpeechBrainEncoder:
 
 
 @SPEAKER_ENCODERS.register("speechbrain", default_model="speechbrain/spkrec-ecapa-voxceleb")
-def load(model: str, device: str, batch_size: int | None) -> SpeechBrainEncoder:
+def load(model: str, device: str, batch_size: int | None, precision: str = "auto") -> SpeechBrainEncoder:
+    float32_only("speechbrain", precision)
     return SpeechBrainEncoder(model, device, batch_size or 32)

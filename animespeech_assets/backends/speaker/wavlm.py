@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from animespeech_assets.backends.speaker.base import SAMPLE_RATE, SPEAKER_ENCODERS, embed_bucketed
+from animespeech_assets.backends.speaker.base import SAMPLE_RATE, SPEAKER_ENCODERS, embed_bucketed, float32_only
 
 
 class WavLMEncoder:
     """WavLM (or any ``AutoModelForAudioXVector``) x-vectors through transformers."""
 
+    precision = "float32"
     min_seconds = 0.3
 
     def __init__(self, model: str, device: str = "cpu", batch_size: int = 16):
@@ -37,5 +38,6 @@ class WavLMEncoder:
 
 
 @SPEAKER_ENCODERS.register("wavlm", default_model="microsoft/wavlm-base-plus-sv")
-def load(model: str, device: str, batch_size: int | None) -> WavLMEncoder:
+def load(model: str, device: str, batch_size: int | None, precision: str = "auto") -> WavLMEncoder:
+    float32_only("wavlm", precision)
     return WavLMEncoder(model, device, batch_size or 32)
