@@ -26,7 +26,7 @@ from animespeech_assets.core.layout import DataLayout
 from animespeech_assets.core.metrics import cer, kana_cer
 from animespeech_assets.ingest.recognition import Segmentation, transcript_from_segments
 from animespeech_assets.ingest.subtitles import TranscriptFilters
-from animespeech_assets.ingest.transcripts import speaker_vectors
+from animespeech_assets.ingest.transcripts import silences_of, speaker_vectors
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -63,7 +63,8 @@ def transcribe(recognizer, audio, seg: Segmentation, encoder=None):
     segments = recognizer.transcribe(audio, "ja")
     seconds = time.perf_counter() - t0
     vectors = speaker_vectors(audio, encoder) if encoder is not None else None
-    table, report = transcript_from_segments(segments, duration, TranscriptFilters(), seg, recognizer.options, vectors)
+    table, report = transcript_from_segments(segments, duration, TranscriptFilters(), seg, recognizer.options, vectors,
+                                             silences=silences_of(audio, seg))
     return table, seconds, duration
 
 

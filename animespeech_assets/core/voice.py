@@ -56,6 +56,16 @@ def speech_probabilities(audio: np.ndarray, sample_rate: int = VAD_SAMPLE_RATE, 
     return np.asarray(_vad_model(max(1, int(threads)))(padded), np.float32).reshape(-1)
 
 
+def silences(probs: np.ndarray, min_seconds: float, threshold: float = VoiceOptions.threshold) -> list[tuple[float, float]]:
+    """(start, end) in seconds of every run of unvoiced frames at least ``min_seconds`` long."""
+    seconds = FRAME / VAD_SAMPLE_RATE
+    quiet = np.concatenate([[False], np.asarray(probs) < threshold, [False]])
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+    starts, ends = edges[::2], edges[1::2]  # frame indices: [start, end)
+    keep = (ends - starts) * seconds >= min_seconds
+    return [(round(a * seconds, 3), round(b * seconds, 3)) for a, b in zip(starts[keep], ends[keep])]
+
+
 def voiced_span(probs: np.ndarray, start: float, end: float, opts: VoiceOptions = VoiceOptions()) -> tuple[float, float] | None:
     """The voiced part of the cue [start, end] in seconds (padded, within the cue), or None when the
     cue holds less than ``opts.min_speech`` of speech."""

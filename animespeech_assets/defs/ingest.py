@@ -52,7 +52,9 @@ class TranscriptConfig(dg.Config):
                                                  description="auto (subtitles when present, else speech recognition) | subtitles | asr")
     min_duration: float = Field(default=TranscriptFilters.min_duration, description="drop lines shorter than this (s)")
     min_chars: int = Field(default=TranscriptFilters.min_chars, description="drop lines with fewer cleaned characters")
-    max_gap: float = Field(default=Segmentation.max_gap, description="asr: a pause this long starts a new line (s)")
+    max_gap: float = Field(default=Segmentation.max_gap, description="asr: a pause this long between words starts a new line (s)")
+    min_silence: float = Field(default=Segmentation.min_silence, description="asr: so does a silence this long that voice "
+                               "activity finds between two words (s)")
     max_line_duration: float = Field(default=Segmentation.max_duration, description="asr: longest line (s)")
     merge_same_speaker: bool = Field(default=True, description="asr: join neighbouring pieces whose speaker vectors agree "
                                      "(the speaker encoder's) into one line; a change of speaker always ends a line")
@@ -70,7 +72,7 @@ class TranscriptConfig(dg.Config):
     partitions_def=episodes,
     deps=[episode_audio],
     group_name="ingest",
-    code_version="5",
+    code_version="6",
     **ON_GPU,
     kinds={"pysubs2", "whisper", "parquet"},
     check_specs=[dg.AssetCheckSpec("transcript_valid", asset="transcript", blocking=True,
@@ -87,7 +89,7 @@ def transcript(context: dg.AssetExecutionContext, config: TranscriptConfig, data
     plan = tracks.plan(ep)
     dropped = m.layout.asset_file("transcript", m.partition, ".dropped.parquet")  # the side table of events that are not dialogue
     if transcripts.uses_recognition(config.source, plan):
-        seg = Segmentation(max_gap=config.max_gap, max_duration=config.max_line_duration)
+        seg = Segmentation(max_gap=config.max_gap, min_silence=config.min_silence, max_duration=config.max_line_duration)
         merge = SpeakerMerge(max_gap=config.merge_max_gap, cluster_distance=config.merge_cluster_distance, max_duration=config.max_line_duration)
         made = transcripts.from_recognition(audio, speech_recognizer.load(), speech_recognizer.language, filters, seg,
                                             speech_recognizer.beam_size, speech_recognizer.no_repeat_ngram_size, str(ep.media), context.log.info,

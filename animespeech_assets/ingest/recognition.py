@@ -1,7 +1,10 @@
 """Transcripts by speech recognition: recogniser segments cut into one-speaker lines.
 
 Lines are split at pauses and sentence ends (using word timestamps where the recogniser gives
-them) and never run longer than ``max_duration``, so a line rarely spans two speakers. Whisper's
+them), at the silences voice activity finds between two words (word timestamps alone miss many: a
+word's end often runs into the pause after it, and a batched recogniser's more so), and never run
+longer than ``max_duration``, so a line rarely spans two speakers; the pieces of one speaker's
+utterance are then joined again by their voices (:class:`SpeakerMerge`). Whisper's
 known failure modes are guarded: text in silence or music (high no-speech probability with a low
 log-probability) is dropped, repetition loops (high compression ratio) are dropped and shorter
 repeated runs collapsed, and lines are clipped to the audio.
@@ -25,6 +28,7 @@ _REPEAT = re.compile(r"(.{1,12}?)\1{3,}")  # a unit repeated 4+ times in a row
 @dataclass(frozen=True)
 class Segmentation:
     max_gap: float = 0.45  # a pause at least this long between words starts a new line
+    min_silence: float = 0.35  # so does a silence this long (voice activity) between two words' middles
     sentence_gap: float = 0.15  # after a sentence end, this pause suffices
     max_duration: float = 12.0
 
@@ -42,7 +46,7 @@ class SpeakerMerge:
     neighbours of two speakers at 0.2, with much overlap)."""
 
     max_gap: float = 1.0  # pieces further apart stay separate lines
-    cluster_distance: float = 0.7  # cosine distance within which every two pieces of a voice lie
+    cluster_distance: float = 0.8  # cosine distance within which every two pieces of a voice lie
     min_cluster_seconds: float = 0.8  # shorter pieces are assigned to a voice, not clustered
     assign_similarity: float = 0.3  # a short piece joins the nearest voice from this cosine similarity
     max_duration: float = 12.0
@@ -61,8 +65,12 @@ def collapse_repetitions(text: str) -> str:
     return _REPEAT.sub(lambda m: m.group(1) * 2, text)
 
 
-def split_lines(segments: list[Segment], seg: Segmentation) -> list[tuple[Segment, float, float, str, float | None]]:
-    """(segment, start, end, text, mean word probability) per line."""
+def split_lines(segments: list[Segment], seg: Segmentation,
+                silences: list[tuple[float, float]] = ()) -> list[tuple[Segment, float, float, str, float | None]]:
+    """(segment, start, end, text, mean word probability) per line; ``silences`` (voice activity's,
+    :func:`~animespeech_assets.core.voice.silences`, at least ``seg.min_silence`` long) also end a line
+    where one's middle lies between two words' middles."""
+    middles = np.array(sorted((a + b) / 2 for a, b in silences))
     lines = []
     for s in segments:
         if not s.words:
@@ -71,10 +79,12 @@ def split_lines(segments: list[Segment], seg: Segmentation) -> list[tuple[Segmen
         group = [s.words[0]]
         for prev, word in zip(s.words, s.words[1:]):
             gap = word.start - prev.end
+            lo, hi = (prev.start + prev.end) / 2, (word.start + word.end) / 2
             breaks = (
                 gap >= seg.max_gap
                 or (prev.text.strip()[-1:] in SENTENCE_END and gap >= seg.sentence_gap)
                 or word.end - group[0].start > seg.max_duration
+                or np.searchsorted(middles, lo) < np.searchsorted(middles, hi, side="right")  # a silence between them
             )
             if breaks:
                 lines.append(_line(s, group))
@@ -148,12 +158,14 @@ def transcript_from_segments(
     guards: DecodeOptions = DecodeOptions(),
     speaker_vectors=None,
     merge: SpeakerMerge = SpeakerMerge(),
+    silences: list[tuple[float, float]] = (),
 ) -> tuple[pa.Table, AsrReport]:
-    """The transcript of recognised ``segments``. With ``speaker_vectors`` (``[(start, end)] -> [vector | None]``),
-    pieces of one speaker's utterance are joined into one line (:func:`merge_same_speaker`)."""
+    """The transcript of recognised ``segments``, cut into pieces at pauses, sentence ends and ``silences``
+    (:func:`split_lines`). With ``speaker_vectors`` (``[(start, end)] -> [vector | None]``), pieces of one
+    speaker's utterance are joined into one line (:func:`merge_same_speaker`)."""
     report = AsrReport(format="asr", segments=len(segments))
     cues = []
-    for i, (s, start, end, text, word_p) in enumerate(split_lines(segments, seg), start=1):
+    for i, (s, start, end, text, word_p) in enumerate(split_lines(segments, seg, silences), start=1):
         if (s.no_speech_prob or 0) > guards.no_speech_threshold and (s.avg_logprob or 0) < guards.log_prob_threshold:
             report.dropped_no_speech += 1
             continue

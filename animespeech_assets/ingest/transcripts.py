@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from animespeech_assets.core import voice
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE
 from animespeech_assets.core.progress import Progress
 from animespeech_assets.ingest.dialogue_rules import DialogueRule
@@ -120,6 +121,14 @@ def speaker_vectors(audio: np.ndarray, encoder):
     return vectors
 
 
+def silences_of(audio: np.ndarray, seg: Segmentation) -> list[tuple[float, float]]:
+    """Voice activity's silences in ``audio`` (16 kHz) at least ``seg.min_silence`` long, for :func:`split_lines`."""
+    from animespeech_assets.backends.devices import ThreadBudget
+
+    with ThreadBudget() as budget:  # as many threads as cores other processes leave free
+        return voice.silences(voice.speech_probabilities(audio, ANALYSIS_SAMPLE_RATE, budget.threads), seg.min_silence)
+
+
 def from_recognition(audio: np.ndarray, recognizer, language: str, filters: TranscriptFilters, seg: Segmentation,
                      beam_size: int, no_repeat_ngram_size: int, where: str = "the audio", log=None,
                      encoder=None, merge: SpeakerMerge = SpeakerMerge()) -> Transcript:
@@ -131,12 +140,13 @@ def from_recognition(audio: np.ndarray, recognizer, language: str, filters: Tran
         segments = recognizer.transcribe(audio, language, progress)
     rtf = (time.perf_counter() - t0) / max(duration, 1e-9)
     table, report = transcript_from_segments(segments, duration, filters, seg, recognizer.options,
-                                             speaker_vectors(audio, encoder) if encoder is not None else None, merge)
+                                             speaker_vectors(audio, encoder) if encoder is not None else None, merge,
+                                             silences_of(audio, seg))
     if table.num_rows == 0:
         raise TranscriptError(f"{where}: speech recognition found no usable line in {duration:.1f} s of audio "
                               f"({report.segments} segments, {report.dropped_no_speech} without speech): there is nothing to transcribe")
     parameters = {"min_duration": filters.min_duration, "min_chars": filters.min_chars, "source": "asr", "language": language,
-                  "beam_size": beam_size, "no_repeat_ngram_size": no_repeat_ngram_size, "max_gap": seg.max_gap,
+                  "beam_size": beam_size, "no_repeat_ngram_size": no_repeat_ngram_size, "max_gap": seg.max_gap, "min_silence": seg.min_silence,
                   "max_line_duration": seg.max_duration,
                   "merge_same_speaker": encoder is not None, "merge_max_gap": merge.max_gap, "merge_cluster_distance": merge.cluster_distance}
     details = {"asr_segments": report.segments, "dropped_no_speech": report.dropped_no_speech,

@@ -1,11 +1,12 @@
 """faster-whisper (the default): any CTranslate2 Whisper folder; by default the embedded Whisper
 base, int8 on CPU. Voice activity detection (Silero) and word timestamps come with it.
 
-``batch_size`` 1 (the default here) decodes one window after another, as Whisper does. With more,
-the speech chunks VAD finds (merged up to 30 s) are decoded in batches by faster-whisper's
-``BatchedInferencePipeline``: 2.1x faster on a 2-core CPU at the same CER, but each chunk comes back
-as one segment, and lines are then cut only at pauses and sentence ends: on the demo 54 % of the
-true lines were matched at IoU >= 0.5 against 79 % (`benchmarks/results/asr.faster_whisper.batch16.json`)."""
+With ``batch_size`` above 1 (the default, 16), the speech chunks VAD finds (merged up to 30 s) are
+decoded in batches by faster-whisper's ``BatchedInferencePipeline``; 1 decodes one 30-second window
+after another, as Whisper does. Batched is 2-3x faster on this 2-core CPU at a lower CER (the demo
+0.122 against 0.136), but each chunk comes back as one segment with looser word times, so lines are
+cut where voice activity finds a silence between two words (:func:`~animespeech_assets.ingest.recognition.split_lines`)
+and joined again by speaker; see the README's recognition tables."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ import numpy as np
 from animespeech_assets.backends.asr.base import RECOGNIZERS, DecodeOptions, Segment, Word
 from animespeech_assets.backends.asr.embedded import EMBEDDED, embedded_whisper_base
 from animespeech_assets.core.progress import Progress, advance
+
+
+DEFAULT_BATCH = 16
 
 
 class FasterWhisperRecognizer:
@@ -54,4 +58,4 @@ class FasterWhisperRecognizer:
 
 @RECOGNIZERS.register("faster_whisper", default_model=EMBEDDED)
 def load(model: str, device: str, precision: str, batch_size: int | None, options: DecodeOptions, cache: Path) -> FasterWhisperRecognizer:
-    return FasterWhisperRecognizer(model, device, precision, options, cache, batch_size or 1)
+    return FasterWhisperRecognizer(model, device, precision, options, cache, batch_size or DEFAULT_BATCH)
