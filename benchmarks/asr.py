@@ -64,7 +64,7 @@ def transcribe(recognizer, audio, seg: Segmentation, encoder=None):
     seconds = time.perf_counter() - t0
     vectors = speaker_vectors(audio, encoder) if encoder is not None else None
     table, report = transcript_from_segments(segments, duration, TranscriptFilters(), seg, recognizer.options, vectors,
-                                             silences=silences_of(audio, seg))
+                                             silences=silences_of(audio, seg) if encoder is not None else ())
     return table, seconds, duration
 
 

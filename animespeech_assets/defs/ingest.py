@@ -53,8 +53,8 @@ class TranscriptConfig(dg.Config):
     min_duration: float = Field(default=TranscriptFilters.min_duration, description="drop lines shorter than this (s)")
     min_chars: int = Field(default=TranscriptFilters.min_chars, description="drop lines with fewer cleaned characters")
     max_gap: float = Field(default=Segmentation.max_gap, description="asr: a pause this long between words starts a new line (s)")
-    min_silence: float = Field(default=Segmentation.min_silence, description="asr: so does a silence this long that voice "
-                               "activity finds between two words (s)")
+    min_silence: float = Field(default=Segmentation.min_silence, description="asr, with merge_same_speaker: so does a silence "
+                               "this long that voice activity finds between two words (s)")
     max_line_duration: float = Field(default=Segmentation.max_duration, description="asr: longest line (s)")
     merge_same_speaker: bool = Field(default=True, description="asr: join neighbouring pieces whose speaker vectors agree "
                                      "(the speaker encoder's) into one line; a change of speaker always ends a line")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from animespeech_assets.backends.devices import ThreadBudget
 from animespeech_assets.core import voice
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE
 from animespeech_assets.core.progress import Progress
@@ -122,9 +123,8 @@ def speaker_vectors(audio: np.ndarray, encoder):
 
 
 def silences_of(audio: np.ndarray, seg: Segmentation) -> list[tuple[float, float]]:
-    """Voice activity's silences in ``audio`` (16 kHz) at least ``seg.min_silence`` long, for :func:`split_lines`."""
-    from animespeech_assets.backends.devices import ThreadBudget
-
+    """Voice activity's silences in ``audio`` (16 kHz) at least ``seg.min_silence`` long, for :func:`split_lines`
+    (only where the pieces are joined again by speaker: the cuts also split one person's utterances)."""
     with ThreadBudget() as budget:  # as many threads as cores other processes leave free
         return voice.silences(voice.speech_probabilities(audio, ANALYSIS_SAMPLE_RATE, budget.threads), seg.min_silence)
 
@@ -141,7 +141,7 @@ def from_recognition(audio: np.ndarray, recognizer, language: str, filters: Tran
     rtf = (time.perf_counter() - t0) / max(duration, 1e-9)
     table, report = transcript_from_segments(segments, duration, filters, seg, recognizer.options,
                                              speaker_vectors(audio, encoder) if encoder is not None else None, merge,
-                                             silences_of(audio, seg))
+                                             silences_of(audio, seg) if encoder is not None else ())
     if table.num_rows == 0:
         raise TranscriptError(f"{where}: speech recognition found no usable line in {duration:.1f} s of audio "
                               f"({report.segments} segments, {report.dropped_no_speech} without speech): there is nothing to transcribe")
