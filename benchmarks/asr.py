@@ -24,9 +24,9 @@ from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, decode_audio
 from animespeech_assets.core.environment import configure_caches
 from animespeech_assets.core.layout import DataLayout
 from animespeech_assets.core.metrics import cer, kana_cer
-from animespeech_assets.ingest.recognition import Segmentation, transcript_from_segments
+from animespeech_assets.ingest.recognition import Segmentation
 from animespeech_assets.ingest.subtitles import TranscriptFilters
-from animespeech_assets.ingest.transcripts import silences_of, speaker_vectors
+from animespeech_assets.ingest.transcripts import recognised_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -62,9 +62,7 @@ def transcribe(recognizer, audio, seg: Segmentation, encoder=None):
     t0 = time.perf_counter()
     segments = recognizer.transcribe(audio, "ja")
     seconds = time.perf_counter() - t0
-    vectors = speaker_vectors(audio, encoder) if encoder is not None else None
-    table, report = transcript_from_segments(segments, duration, TranscriptFilters(), seg, recognizer.options, vectors,
-                                             silences=silences_of(audio, seg) if encoder is not None else ())
+    table, _ = recognised_lines(audio, segments, TranscriptFilters(), seg, recognizer.options, encoder)
     return table, seconds, duration
 
 

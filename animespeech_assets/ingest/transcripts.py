@@ -123,10 +123,21 @@ def speaker_vectors(audio: np.ndarray, encoder):
 
 
 def silences_of(audio: np.ndarray, seg: Segmentation) -> list[tuple[float, float]]:
-    """Voice activity's silences in ``audio`` (16 kHz) at least ``seg.min_silence`` long, for :func:`split_lines`
-    (only where the pieces are joined again by speaker: the cuts also split one person's utterances)."""
+    """Voice activity's silences in ``audio`` (16 kHz) at least ``seg.min_silence`` long, for :func:`split_lines`."""
     with ThreadBudget() as budget:  # as many threads as cores other processes leave free
         return voice.silences(voice.speech_probabilities(audio, ANALYSIS_SAMPLE_RATE, budget.threads), seg.min_silence)
+
+
+def recognised_lines(audio: np.ndarray, segments, filters: TranscriptFilters, seg: Segmentation, guards,
+                     encoder=None, merge: SpeakerMerge = SpeakerMerge()):
+    """(table, report) of the recogniser's ``segments`` of ``audio``. With a speaker ``encoder`` the lines
+    are also cut at voice activity's silences and the pieces of one speaker's utterance joined again
+    (without joining, those cuts would split one person's utterances)."""
+    duration = len(audio) / ANALYSIS_SAMPLE_RATE
+    if encoder is None:
+        return transcript_from_segments(segments, duration, filters, seg, guards)
+    return transcript_from_segments(segments, duration, filters, seg, guards, speaker_vectors(audio, encoder), merge,
+                                    silences_of(audio, seg))
 
 
 def from_recognition(audio: np.ndarray, recognizer, language: str, filters: TranscriptFilters, seg: Segmentation,
@@ -139,9 +150,7 @@ def from_recognition(audio: np.ndarray, recognizer, language: str, filters: Tran
     with Progress("speech recognition", duration, "s of audio", log) as progress:
         segments = recognizer.transcribe(audio, language, progress)
     rtf = (time.perf_counter() - t0) / max(duration, 1e-9)
-    table, report = transcript_from_segments(segments, duration, filters, seg, recognizer.options,
-                                             speaker_vectors(audio, encoder) if encoder is not None else None, merge,
-                                             silences_of(audio, seg) if encoder is not None else ())
+    table, report = recognised_lines(audio, segments, filters, seg, recognizer.options, encoder, merge)
     if table.num_rows == 0:
         raise TranscriptError(f"{where}: speech recognition found no usable line in {duration:.1f} s of audio "
                               f"({report.segments} segments, {report.dropped_no_speech} without speech): there is nothing to transcribe")

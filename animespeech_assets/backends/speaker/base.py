@@ -26,11 +26,10 @@ class SpeakerEncoder(Protocol):
         ...
 
 
-def float32_only(backend: str, precision: str) -> str:
+def float32_only(backend: str, precision: str) -> None:
     """For the encoders that compute in float32 only: ``precision`` must be ``auto`` or ``float32``."""
     if precision not in ("auto", "float32"):
         raise ValueError(f"speaker encoder {backend!r} computes in float32 only, not {precision!r} (bfloat16 is CAM++'s)")
-    return "float32"
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
