@@ -6,7 +6,7 @@ withheld (CER against the ground truth, share of ground-truth lines matched by o
 with IoU >= 0.5, and speaker predictions for that transcript from the subtitled episode's labels).
 Plain CER is on NFKC text without punctuation; kana CER compares pyopenjtalk readings.
 
-    .venv/bin/python -m benchmarks.asr [--backend faster_whisper] [--beam-size 5] [--batch-size 16]
+    .venv/bin/python -m benchmarks.asr [--backend faster_whisper] [--precision float32] [--beam-size 5] [--batch-size 16]
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def main() -> None:
     ap.add_argument("--backend", default="faster_whisper")
     ap.add_argument("--model", default="")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="auto", help="faster_whisper compute type (auto: int8 on CPU) or torch dtype")
     ap.add_argument("--beam-size", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=None, help="speech chunks decoded together (default: the backend's)")
     ap.add_argument("--max-gap", type=float, default=Segmentation.max_gap)
@@ -136,9 +137,9 @@ def main() -> None:
     args = ap.parse_args()
     layout = DataLayout(ROOT / "data")
     configure_caches(layout)
-    recognizer = load_recognizer(args.backend, args.model, args.device, "auto", args.batch_size, DecodeOptions(beam_size=args.beam_size), str(layout.cache / "models"))
+    recognizer = load_recognizer(args.backend, args.model, args.device, args.precision, args.batch_size, DecodeOptions(beam_size=args.beam_size), str(layout.cache / "models"))
     seg = Segmentation(max_gap=args.max_gap)
-    report = {"model": recognizer.model_id, "beam_size": args.beam_size, "batch_size": args.batch_size, "max_gap": args.max_gap, "corpora": {}}
+    report = {"model": recognizer.model_id, "precision": args.precision, "beam_size": args.beam_size, "batch_size": args.batch_size, "max_gap": args.max_gap, "corpora": {}}
     print(f"speech recognition with {recognizer.model_id}, beam {args.beam_size}, batch {args.batch_size}")
     print(f"{'corpus':<26} {'clips':>5} {'audio s':>8} {'CER':>6} {'kana CER':>9} {'x real time':>11}")
     for name, clips in corpora().items():
