@@ -41,26 +41,35 @@ def test_lines_split_at_pauses_and_sentence_ends_with_a_maximum_duration():
     assert all(e - s <= 5.0 for _, s, e, _, _ in split_lines([long], Segmentation(max_duration=5.0)))
 
 
-def test_silences_found_by_voice_activity_split_lines_whose_word_times_run_together():
-    """A batched recogniser's words touch across a pause (0.0 s gaps here); a silence voice activity
-    finds between two words' middles still ends the line, in any order given; silences are the runs of
-    frames under the threshold at least the minimum long."""
+def test_voiced_pieces_take_their_edges_from_voice_activity_and_their_words_by_middle():
+    """A batched recogniser's words touch across a pause (0.0 s gaps here) and run into the silence;
+    each stretch of speech between two silences is a piece with the stretch's edges and the words
+    whose middle lies in it (a word whose middle lies in a silence goes to the nearest stretch); a
+    stretch without words is no line; a stretch over ``max_duration`` is cut within; silences are the
+    runs of frames under the threshold at least the minimum long."""
     from animespeech_assets.core.voice import FRAME, VAD_SAMPLE_RATE, silences
+    from animespeech_assets.ingest.recognition import speech_stretches, voiced_pieces
 
     frame = FRAME / VAD_SAMPLE_RATE  # 0.032 s
     probs = np.array([0.9] * 10 + [0.1] * 12 + [0.9] * 20 + [0.2] * 5 + [0.8] * 3 + [0.1] * 15)
     assert silences(probs, 0.3) == [(round(10 * frame, 3), round(22 * frame, 3)), (round(50 * frame, 3), round(65 * frame, 3))]
     assert silences(probs, 0.1) == [(0.32, 0.704), (1.344, 1.504), (1.6, 2.08)]
-    seg = Segment(0.0, 3.0, "", -0.2, 0.01, 1.2, words(
+    assert speech_stretches([(1.6, 2.08), (0.32, 0.704), (0.0, 0.1)], 2.5) == [(0.1, 0.32), (0.704, 1.6), (2.08, 2.5)]
+    seg = Segment(0.0, 4.0, "", -0.2, 0.01, 1.2, words(
         (0.0, 0.5, "ねえ"), (0.5, 1.3, "ハルト"),  # word middles 0.25 and 0.9
-        (1.3, 1.6, "うん"), (1.6, 2.6, "なに"),  # 1.45 and 2.1
+        (1.3, 1.6, "うん"), (1.6, 2.6, "なに"),  # 1.45 and 2.1 (inside the silence 1.9-2.3, nearer 2.3)
     ))
-    plain = split_lines([seg], Segmentation())
-    # 0.32-0.70 (middle 0.51) lies between ねえ and ハルト, 1.40-1.44 between ハルト and うん; the ones
-    # before the first word's middle and after the last's end nothing
-    cut = split_lines([seg], Segmentation(), [(2.2, 2.9), (0.32, 0.704), (0.0, 0.2), (1.40, 1.44)])
-    assert [t for *_, t, _ in plain] == ["ねえハルトうんなに"]
-    assert [(s, e, t) for _, s, e, t, _ in cut] == [(0.0, 0.5, "ねえ"), (0.5, 1.3, "ハルト"), (1.3, 2.6, "うんなに")]
+    silence = [(0.32, 0.704), (1.9, 2.3), (3.0, 3.5)]  # 3.5-4.0 holds no word
+    pieces = voiced_pieces([seg], Segmentation(), silence, 4.0)
+    assert [(s, e, t) for _, s, e, t, _ in pieces] == [(0.0, 0.32, "ねえ"), (0.704, 1.9, "ハルトうん"), (2.3, 3.0, "なに")]
+    assert all(p[0] is not seg and p[0].avg_logprob == seg.avg_logprob for p in pieces)
+    long = Segment(0, 30, "", words=[Word(i, i + 0.9, "あ", 0.9) for i in range(20)])
+    cut = voiced_pieces([long], Segmentation(max_duration=5.0), [(20.5, 30.0)], 30.0)
+    assert cut[0][1] == 0.0 and cut[-1][2] == min(20.5, cut[-1][1] + 5.0) > 19.9 and all(e - s <= 5.0 for _, s, e, _, _ in cut)
+    assert "".join(t for *_, t, _ in cut) == "あ" * 20
+    # split_lines alone (no voice activity) keeps touching words together
+    assert [t for *_, t, _ in split_lines([seg], Segmentation())] == ["ねえハルトうんなに"]
+
 
 def test_guards_drop_silence_hallucinations_and_repetition_loops():
     segments = [
@@ -97,14 +106,14 @@ def test_embedded_whisper_base_is_assembled_once_and_checked(tmp_path):
 
 @pytest.mark.skipif(not (EVAL / "cv-ja-beatrice").exists(), reason="needs ../shared/eval")
 @pytest.mark.models
-@pytest.mark.parametrize("batch_size, model_id", [(None, "faster_whisper:embedded:whisper-base:int8"),
-                                                  (8, "faster_whisper:embedded:whisper-base:int8:batch8")])
+@pytest.mark.parametrize("batch_size, model_id", [(None, "faster_whisper:embedded:whisper-base:int8:batch16"),
+                                                  (1, "faster_whisper:embedded:whisper-base:int8")])
 def test_faster_whisper_default_transcribes_real_japanese_speech(tmp_path, batch_size, model_id):
-    """Window after window (the default) and batched (BatchedInferencePipeline): both real."""
+    """Batched (BatchedInferencePipeline, the default) and window after window: both real."""
     import csv
 
     rec = load_recognizer("faster_whisper", "", "cpu", "auto", batch_size, DecodeOptions(), str(tmp_path))
-    assert rec.model_id == model_id and (rec.pipeline is None) == (batch_size is None)
+    assert rec.model_id == model_id and (rec.pipeline is None) == (batch_size == 1)
     with open(EVAL / "cv-ja-beatrice/transcripts.tsv", encoding="utf-8") as fh:
         row = next(csv.DictReader(fh, delimiter="\t"))
     audio, _ = decode_audio(EVAL / "cv-ja-beatrice" / row["file"])

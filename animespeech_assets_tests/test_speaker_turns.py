@@ -6,9 +6,16 @@ import pytest
 
 from animespeech_assets.backends.asr import DecodeOptions, Segment, Word, load_recognizer
 from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE
-from animespeech_assets.ingest.recognition import Segmentation, SpeakerMerge, merge_same_speaker, transcript_from_segments, voices
+from animespeech_assets.ingest.recognition import (
+    Segmentation,
+    SpeakerMerge,
+    merge_same_speaker,
+    transcript_from_segments,
+    voiced_pieces,
+    voices,
+)
 from animespeech_assets.ingest.subtitles import Cue, TranscriptFilters
-from animespeech_assets.ingest.transcripts import speaker_vectors
+from animespeech_assets.ingest.transcripts import recognised_lines, silences_of
 
 
 def _voice(axis: int, dim: int = 16) -> np.ndarray:
@@ -76,13 +83,12 @@ def test_recognised_lines_follow_speakers_on_real_speech(tmp_path):
     recognizer = load_recognizer("faster_whisper", "", "cpu", "auto", None, DecodeOptions(), str(tmp_path))
     segments = recognizer.transcribe(audio, "ja")
     duration = len(audio) / ANALYSIS_SAMPLE_RATE
-    pieces, _ = transcript_from_segments(segments, duration, TranscriptFilters(), Segmentation())
+    pieces = voiced_pieces(segments, Segmentation(), silences_of(audio, Segmentation()), duration)
     encoder = load_speaker_encoder("campplus", "", "cpu")
-    table, report = transcript_from_segments(segments, duration, TranscriptFilters(), Segmentation(),
-                                             speaker_vectors=speaker_vectors(audio, encoder))
+    table, report = recognised_lines(audio, segments, TranscriptFilters(), Segmentation(), DecodeOptions(), encoder)
     spans = list(zip(table.column("start").to_pylist(), table.column("end").to_pylist()))
-    assert pieces.num_rows > len(truth)  # sentence ends split the turns
-    assert len(spans) == len(truth) and report.merged_pieces == pieces.num_rows - len(truth)
+    assert len(pieces) > len(truth)  # the pauses between sentences split the turns
+    assert len(spans) == len(truth) and report.merged_pieces == len(pieces) - len(truth)
     for (ts, te), (s, e) in zip(truth, spans):
         overlap = max(0.0, min(te, e) - max(ts, s)) / (max(te, e) - min(ts, s))
         assert overlap >= 0.7, (ts, te, s, e)

@@ -52,9 +52,10 @@ class TranscriptConfig(dg.Config):
                                                  description="auto (subtitles when present, else speech recognition) | subtitles | asr")
     min_duration: float = Field(default=TranscriptFilters.min_duration, description="drop lines shorter than this (s)")
     min_chars: int = Field(default=TranscriptFilters.min_chars, description="drop lines with fewer cleaned characters")
-    max_gap: float = Field(default=Segmentation.max_gap, description="asr: a pause this long between words starts a new line (s)")
-    min_silence: float = Field(default=Segmentation.min_silence, description="asr, with merge_same_speaker: so does a silence "
-                               "this long that voice activity finds between two words (s)")
+    max_gap: float = Field(default=Segmentation.max_gap, description="asr, without merge_same_speaker: a pause this long "
+                           "between words starts a new line (s)")
+    min_silence: float = Field(default=Segmentation.min_silence, description="asr, with merge_same_speaker: a silence this long "
+                               "that voice activity finds ends a voiced piece (s)")
     max_line_duration: float = Field(default=Segmentation.max_duration, description="asr: longest line (s)")
     merge_same_speaker: bool = Field(default=True, description="asr: join neighbouring pieces whose speaker vectors agree "
                                      "(the speaker encoder's) into one line; a change of speaker always ends a line")
@@ -72,7 +73,7 @@ class TranscriptConfig(dg.Config):
     partitions_def=episodes,
     deps=[episode_audio],
     group_name="ingest",
-    code_version="6",
+    code_version="7",
     **ON_GPU,
     kinds={"pysubs2", "whisper", "parquet"},
     check_specs=[dg.AssetCheckSpec("transcript_valid", asset="transcript", blocking=True,

@@ -65,8 +65,8 @@ class SpeechRecognizerResource(dg.ConfigurableResource):
     device: str = Field(default="auto", description=DEVICE)
     precision: str = Field(default="auto", description="faster_whisper compute type (int8, float16, ...) or torch dtype (float16, bfloat16, float32)")
     batch_size: int | None = Field(default=None, description="speech chunks decoded together; empty: the backend's "
-                                   "default (transformers 16, anime-whisper's authors use 64; faster_whisper 1: one window after "
-                                   "another, which keeps the best line boundaries; 16 is 1.7x faster on CPU with coarser lines)")
+                                   "default (16 for both; anime-whisper's authors use 64); faster_whisper 1: one window after "
+                                   "another, as Whisper does, about 2x slower on CPU")
     language: str = Field(default="ja")
     beam_size: int = Field(default=5)
     no_repeat_ngram_size: int = Field(default=0, description="> 0 forbids repeated n-grams (e.g. 5 for anime-whisper)")

@@ -1,13 +1,14 @@
 """Transcripts by speech recognition: recogniser segments cut into one-speaker lines.
 
-Lines are split at pauses and sentence ends (using word timestamps where the recogniser gives
-them), at the silences voice activity finds between two words (word timestamps alone miss many: a
-word's end often runs into the pause after it, and a batched recogniser's more so), and never run
-longer than ``max_duration``, so a line rarely spans two speakers; the pieces of one speaker's
-utterance are then joined again by their voices (:class:`SpeakerMerge`). Whisper's
-known failure modes are guarded: text in silence or music (high no-speech probability with a low
-log-probability) is dropped, repetition loops (high compression ratio) are dropped and shorter
-repeated runs collapsed, and lines are clipped to the audio.
+With a speaker encoder (the default), a line is made of *voiced pieces*: the stretches of speech
+between two silences voice activity finds (:func:`voiced_pieces`), each holding the words whose
+middle lies in it, joined again by their voices (:class:`SpeakerMerge`). So a line's edges are voice
+activity's, and a recogniser's word times (loose in a batched one) only decide which piece a word
+belongs to. Without one, lines are split at pauses and sentence ends of the word times
+(:func:`split_lines`). Lines never run longer than ``max_duration``. Whisper's known failure modes
+are guarded: text in silence or music (high no-speech probability with a low log-probability) is
+dropped, repetition loops (high compression ratio) are dropped and shorter repeated runs collapsed,
+and lines are clipped to the audio.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pyarrow as pa
 
-from animespeech_assets.backends.asr import DecodeOptions, Segment
+from animespeech_assets.backends.asr import DecodeOptions, Segment, Word
 from animespeech_assets.ingest.subtitles import Cue, TranscriptFilters, TranscriptReport, build_transcript
 
 SENTENCE_END = "。！？!?．…"
@@ -28,7 +29,7 @@ _REPEAT = re.compile(r"(.{1,12}?)\1{3,}")  # a unit repeated 4+ times in a row
 @dataclass(frozen=True)
 class Segmentation:
     max_gap: float = 0.45  # a pause at least this long between words starts a new line
-    min_silence: float = 0.35  # so does a silence this long (voice activity) between two words' middles
+    min_silence: float = 0.3  # with speaker joining: voice activity's silences this long end a voiced piece
     sentence_gap: float = 0.15  # after a sentence end, this pause suffices
     max_duration: float = 12.0
 
@@ -65,12 +66,9 @@ def collapse_repetitions(text: str) -> str:
     return _REPEAT.sub(lambda m: m.group(1) * 2, text)
 
 
-def split_lines(segments: list[Segment], seg: Segmentation,
-                silences: list[tuple[float, float]] = ()) -> list[tuple[Segment, float, float, str, float | None]]:
-    """(segment, start, end, text, mean word probability) per line; ``silences`` (voice activity's,
-    :func:`~animespeech_assets.core.voice.silences`, at least ``seg.min_silence`` long) also end a line
-    where one's middle lies between two words' middles."""
-    middles = np.array(sorted((a + b) / 2 for a, b in silences))
+def split_lines(segments: list[Segment], seg: Segmentation) -> list[tuple[Segment, float, float, str, float | None]]:
+    """(segment, start, end, text, mean word probability) per line, cut at the word times' pauses and
+    sentence ends and at ``seg.max_duration``."""
     lines = []
     for s in segments:
         if not s.words:
@@ -79,12 +77,10 @@ def split_lines(segments: list[Segment], seg: Segmentation,
         group = [s.words[0]]
         for prev, word in zip(s.words, s.words[1:]):
             gap = word.start - prev.end
-            lo, hi = (prev.start + prev.end) / 2, (word.start + word.end) / 2
             breaks = (
                 gap >= seg.max_gap
                 or (prev.text.strip()[-1:] in SENTENCE_END and gap >= seg.sentence_gap)
                 or word.end - group[0].start > seg.max_duration
-                or np.searchsorted(middles, lo) < np.searchsorted(middles, hi, side="right")  # a silence between them
             )
             if breaks:
                 lines.append(_line(s, group))
@@ -92,6 +88,54 @@ def split_lines(segments: list[Segment], seg: Segmentation,
             group.append(word)
         lines.append(_line(s, group))
     return [ln for ln in lines if ln[3]]
+
+
+def speech_stretches(silences: list[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
+    """The stretches of [0, ``duration``] between ``silences`` (sorted, not overlapping)."""
+    out, t = [], 0.0
+    for a, b in sorted(silences):
+        if a > t:
+            out.append((t, min(a, duration)))
+        t = max(t, b)
+    if t < duration:
+        out.append((t, duration))
+    return out
+
+
+def voiced_pieces(segments: list[Segment], seg: Segmentation, silences: list[tuple[float, float]],
+                  duration: float) -> list[tuple[Segment, float, float, str, float | None]]:
+    """Lines as :func:`split_lines` gives them, one per stretch of speech between voice activity's
+    ``silences`` (:func:`~animespeech_assets.core.voice.silences`, at least ``seg.min_silence`` long):
+    its edges are the stretch's, its words those whose middle lies in it (a word whose middle lies in
+    a silence goes to the nearest stretch), its segment (for the guards) the one most of them come
+    from. A stretch longer than ``seg.max_duration`` is cut by :func:`split_lines` within it; a
+    segment without word times stays one line."""
+    stretches = speech_stretches(silences, duration)
+    if not stretches:
+        return split_lines(segments, seg)
+    starts = np.array([a for a, _ in stretches])
+    ends = np.array([b for _, b in stretches])
+    words: dict[int, list[tuple[int, Word]]] = {}
+    lines = []
+    for n, s in enumerate(segments):
+        if not s.words:
+            lines.extend(split_lines([s], seg))
+        for w in s.words:
+            m = (w.start + w.end) / 2
+            i = int(np.searchsorted(starts, m, side="right")) - 1  # the last stretch starting before m
+            if i < 0 or (m > ends[i] and i + 1 < len(stretches) and starts[i + 1] - m < m - ends[i]):
+                i += 1
+            words.setdefault(i, []).append((n, w))
+    for i, held in sorted(words.items()):
+        counts = np.bincount([n for n, _ in held])
+        s = replace(segments[int(counts.argmax())], words=[w for _, w in held])
+        parts = split_lines([s], Segmentation(max_gap=np.inf, sentence_gap=np.inf, max_duration=seg.max_duration)) \
+            if ends[i] - starts[i] > seg.max_duration else [_line(s, s.words)]
+        if parts:  # the outer edges are the stretch's, within max_duration
+            parts[0] = (parts[0][0], max(float(starts[i]), parts[0][2] - seg.max_duration), *parts[0][2:])
+            parts[-1] = (*parts[-1][:2], min(float(ends[i]), parts[-1][1] + seg.max_duration), *parts[-1][3:])
+        lines.extend(p for p in parts if p[3])
+    return sorted(lines, key=lambda ln: ln[1])
 
 
 def _line(s: Segment, words) -> tuple[Segment, float, float, str, float]:
@@ -158,14 +202,16 @@ def transcript_from_segments(
     guards: DecodeOptions = DecodeOptions(),
     speaker_vectors=None,
     merge: SpeakerMerge = SpeakerMerge(),
-    silences: list[tuple[float, float]] = (),
+    silences: list[tuple[float, float]] | None = None,
 ) -> tuple[pa.Table, AsrReport]:
-    """The transcript of recognised ``segments``, cut into pieces at pauses, sentence ends and ``silences``
-    (:func:`split_lines`). With ``speaker_vectors`` (``[(start, end)] -> [vector | None]``), pieces of one
-    speaker's utterance are joined into one line (:func:`merge_same_speaker`)."""
+    """The transcript of recognised ``segments``, cut into pieces at pauses and sentence ends
+    (:func:`split_lines`), or with voice activity's ``silences`` into voiced pieces (:func:`voiced_pieces`).
+    With ``speaker_vectors`` (``[(start, end)] -> [vector | None]``), pieces of one speaker's utterance
+    are joined into one line (:func:`merge_same_speaker`)."""
     report = AsrReport(format="asr", segments=len(segments))
     cues = []
-    for i, (s, start, end, text, word_p) in enumerate(split_lines(segments, seg, silences), start=1):
+    for i, (s, start, end, text, word_p) in enumerate(
+            split_lines(segments, seg) if silences is None else voiced_pieces(segments, seg, silences, audio_duration), start=1):
         if (s.no_speech_prob or 0) > guards.no_speech_threshold and (s.avg_logprob or 0) < guards.log_prob_threshold:
             report.dropped_no_speech += 1
             continue

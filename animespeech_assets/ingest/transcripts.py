@@ -123,7 +123,7 @@ def speaker_vectors(audio: np.ndarray, encoder):
 
 
 def silences_of(audio: np.ndarray, seg: Segmentation) -> list[tuple[float, float]]:
-    """Voice activity's silences in ``audio`` (16 kHz) at least ``seg.min_silence`` long, for :func:`split_lines`."""
+    """Voice activity's silences in ``audio`` (16 kHz) at least ``seg.min_silence`` long, for :func:`voiced_pieces`."""
     with ThreadBudget() as budget:  # as many threads as cores other processes leave free
         return voice.silences(voice.speech_probabilities(audio, ANALYSIS_SAMPLE_RATE, budget.threads), seg.min_silence)
 
@@ -131,8 +131,9 @@ def silences_of(audio: np.ndarray, seg: Segmentation) -> list[tuple[float, float
 def recognised_lines(audio: np.ndarray, segments, filters: TranscriptFilters, seg: Segmentation, guards,
                      encoder=None, merge: SpeakerMerge = SpeakerMerge()):
     """(table, report) of the recogniser's ``segments`` of ``audio``. With a speaker ``encoder`` the lines
-    are also cut at voice activity's silences and the pieces of one speaker's utterance joined again
-    (without joining, those cuts would split one person's utterances)."""
+    are voiced pieces (between voice activity's silences) joined again by speaker; without one they are
+    cut at the word times' pauses and sentence ends (voiced pieces alone would split one person's
+    utterances at every breath)."""
     duration = len(audio) / ANALYSIS_SAMPLE_RATE
     if encoder is None:
         return transcript_from_segments(segments, duration, filters, seg, guards)

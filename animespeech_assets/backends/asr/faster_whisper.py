@@ -1,15 +1,13 @@
 """faster-whisper (the default): any CTranslate2 Whisper folder; by default the embedded Whisper
 base, int8 on CPU. Voice activity detection (Silero) and word timestamps come with it.
 
-``batch_size`` 1 (the default) decodes one 30-second window after another, as Whisper does. With
-more, the speech chunks VAD finds (merged up to 30 s) are decoded in batches by faster-whisper's
-``BatchedInferencePipeline``: 1.7x faster on this 2-core CPU (recognition alone: 16.7x real time
-against 10x on the demo) at a lower CER (0.122 against 0.136), but each chunk comes back as one segment with
-looser word times; cut where voice activity finds a silence between two words
-(:func:`~animespeech_assets.ingest.recognition.split_lines`) and joined again by speaker, its lines
-matched 93.8 % of the demo's true lines (52 for 48) against 100 % (48), and 90 % of the unseen
-episode's against 97.5 % (`benchmarks/results/asr.faster_whisper[.batch16].json`). Line boundaries
-decide each line's speaker and clip, so the default keeps them."""
+``batch_size`` 16 (the default) decodes the speech chunks VAD finds (merged up to 30 s) in batches
+with faster-whisper's ``BatchedInferencePipeline``: about 2x faster on this 2-core CPU than one
+30-second window after another (``batch_size: 1``, as Whisper does) at a lower CER (demo 0.122
+against 0.136, unseen episode 0.133 against 0.157). Each chunk comes back as one segment with looser
+word times, which once made its lines coarser; lines are now voice activity's voiced pieces
+(:func:`~animespeech_assets.ingest.recognition.voiced_pieces`), where word times only place a word,
+and both give the same lines (`benchmarks/results/asr.faster_whisper[.batch1].json`)."""
 
 from __future__ import annotations
 
@@ -21,9 +19,11 @@ from animespeech_assets.backends.asr.base import RECOGNIZERS, DecodeOptions, Seg
 from animespeech_assets.backends.asr.embedded import EMBEDDED, embedded_whisper_base
 from animespeech_assets.core.progress import Progress, advance
 
+DEFAULT_BATCH = 16  # speech chunks decoded together; 1: one window after another
+
 
 class FasterWhisperRecognizer:
-    def __init__(self, model: str, device: str, compute_type: str, options: DecodeOptions, cache: Path, batch_size: int = 1):
+    def __init__(self, model: str, device: str, compute_type: str, options: DecodeOptions, cache: Path, batch_size: int = DEFAULT_BATCH):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         path = embedded_whisper_base(cache) if model == EMBEDDED else model
@@ -58,4 +58,4 @@ class FasterWhisperRecognizer:
 
 @RECOGNIZERS.register("faster_whisper", default_model=EMBEDDED)
 def load(model: str, device: str, precision: str, batch_size: int | None, options: DecodeOptions, cache: Path) -> FasterWhisperRecognizer:
-    return FasterWhisperRecognizer(model, device, precision, options, cache, batch_size or 1)
+    return FasterWhisperRecognizer(model, device, precision, options, cache, batch_size or DEFAULT_BATCH)
