@@ -129,8 +129,7 @@ def voiced_pieces(segments: list[Segment], seg: Segmentation, silences: list[tup
     for i, held in sorted(words.items()):
         counts = np.bincount([n for n, _ in held])
         s = replace(segments[int(counts.argmax())], words=[w for _, w in held])
-        parts = split_lines([s], Segmentation(max_gap=np.inf, sentence_gap=np.inf, max_duration=seg.max_duration)) \
-            if ends[i] - starts[i] > seg.max_duration else [_line(s, s.words)]
+        parts = split_lines([s], seg) if ends[i] - starts[i] > seg.max_duration else [_line(s, s.words)]
         if parts:  # the outer edges are the stretch's, within max_duration
             parts[0] = (parts[0][0], max(float(starts[i]), parts[0][2] - seg.max_duration), *parts[0][2:])
             parts[-1] = (*parts[-1][:2], min(float(ends[i]), parts[-1][1] + seg.max_duration), *parts[-1][3:])
