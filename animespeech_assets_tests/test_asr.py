@@ -67,6 +67,10 @@ def test_voiced_pieces_take_their_edges_from_voice_activity_and_their_words_by_m
     cut = voiced_pieces([long], Segmentation(max_duration=5.0), [(20.5, 30.0)], 30.0)
     assert cut[0][1] == 0.0 and cut[-1][2] == min(20.5, cut[-1][1] + 5.0) > 19.9 and all(e - s <= 5.0 for _, s, e, _, _ in cut)
     assert "".join(t for *_, t, _ in cut) == "あ" * 20
+    # a segment without word times (a backend that gives none) stays one line, in time order
+    bare = Segment(3.6, 3.9, "はい", -0.2, 0.01, 1.0)
+    mixed = voiced_pieces([seg, bare], Segmentation(), silence, 4.0)
+    assert [(s, e, t) for _, s, e, t, _ in mixed][-2:] == [(2.3, 3.0, "なに"), (3.6, 3.9, "はい")]
     # split_lines alone (no voice activity) keeps touching words together
     assert [t for *_, t, _ in split_lines([seg], Segmentation())] == ["ねえハルトうんなに"]
 
