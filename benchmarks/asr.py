@@ -6,7 +6,7 @@ withheld (CER against the ground truth, share of ground-truth lines matched by o
 with IoU >= 0.5, and speaker predictions for that transcript from the subtitled episode's labels).
 Plain CER is on NFKC text without punctuation; kana CER compares pyopenjtalk readings.
 
-    .venv/bin/python -m benchmarks.asr [--backend faster_whisper] [--precision float32] [--beam-size 5] [--batch-size 16]
+    .venv/bin/python -m benchmarks.asr [--backend faster_whisper] [--precision float32] [--beam-size 5] [--batch-size 1]
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="auto", help="faster_whisper compute type (auto: int8 on CPU) or torch dtype")
     ap.add_argument("--beam-size", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=None, help="speech chunks decoded together (default: the backend's)")
+    ap.add_argument("--batch-size", type=int, default=None, help="speech chunks decoded together (default: the backend's, 16; 1: one window after another)")
     ap.add_argument("--max-gap", type=float, default=Segmentation.max_gap)
     ap.add_argument("--tag", default="", help="suffix for the results file")
     ap.add_argument("--long-minutes", type=float, default=21, help="also time a generated episode this long (0: skip)")
