@@ -27,6 +27,10 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON 
 # .pyc files itself, and every process would compile Dagster, torch and the rest again (6 s a command)
 export UV_COMPILE_BYTECODE=1
 
+# the test extras' install check loads torchcodec against FFmpeg's shared libraries: the system
+# packages the tests need come first
+if [ "$extra" = test ]; then bash scripts/system_packages.sh; fi
+
 start=$(date +%s)
 if [ -n "$extra" ]; then
   # exactly the lock: anything else in .venv is removed
