@@ -5,6 +5,7 @@ runtime the recogniser runs on next to torch."""
 import os
 import stat
 
+import pytest
 import yaml
 
 from animespeech_assets.core.environment import PROJECT_ROOT, ensure_dagster_home
@@ -73,6 +74,7 @@ def _gomp_providers(tmp_path, order: str) -> set[str]:
     return providers
 
 
+@pytest.mark.models
 def test_the_code_location_keeps_ctranslate2_on_its_own_openmp_runtime_next_to_torch(tmp_path):
     own = _gomp_providers(tmp_path, "code location")
     shared = _gomp_providers(tmp_path, "torch first")

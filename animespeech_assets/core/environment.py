@@ -89,8 +89,8 @@ def load_ctranslate2_before_torch() -> None:
     calls to torch's copy instead of the one its own wheel ships, and the one runtime left then counts
     CTranslate2's thread team with torch's: with more threads than cores it stops spin-waiting, so
     torch's threads sleep and wake at every operation. Once recognition had run, CAM++ embedded the
-    24-minute episode's lines 1.6x slower for the rest of the process (13.9 s against 8.5 s). Loading
-    CTranslate2 first (about 60 ms) keeps the two runtimes apart. The code location calls this at
+    24-minute episode's lines 1.6x slower for the rest of the process (13.9 s against 8.5 s;
+    ``benchmarks/openmp_order.py`` measures it). Loading CTranslate2 first (about 60 ms) keeps the two runtimes apart. The code location calls this at
     import; it does nothing once torch is loaded (too late) or where CTranslate2 is not installed.
     """
     if "torch" in sys.modules:
