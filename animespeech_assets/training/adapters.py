@@ -82,7 +82,7 @@ def train_adapter(
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
     from trl import SFTConfig, SFTTrainer
 
     from animespeech_assets.backends.llm import ensure_chat_template, resolve_base
@@ -140,11 +140,14 @@ def train_adapter(
         fp16=cuda and not torch.cuda.is_bf16_supported(),
         use_cpu=not cuda,
         dataloader_num_workers=0,
-        gradient_checkpointing=cuda,
+        activation_checkpointing=cuda,  # transformers 5's name for gradient checkpointing
         disable_tqdm=True,  # progress is ours: one line on a terminal, and the run log
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
                          peft_config=lora, callbacks=[progress_callback(log)])
+    # with tqdm off the Trainer prints every log dict on stdout; the progress line already shows the loss
+    # (and the whole history is in training_log.json)
+    trainer.remove_callback(PrinterCallback)
     before = trainer.evaluate()["eval_loss"]
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
