@@ -46,6 +46,13 @@ def peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def in_fresh_process(module: str, *args: str) -> dict:
+    """Run ``python -m module args`` in a new process (its own imports, threads and peak RSS) and
+    return the JSON object its last line of output holds."""
+    out = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def measure(audio_path: Path, lines_path: Path, backend: str, device: str, batch_size: int) -> dict:
     import pyarrow.parquet as pq
 
@@ -90,12 +97,8 @@ def main() -> None:
         print(json.dumps(measure(Path(args.measure[0]), Path(args.measure[1]), args.backend, args.device, args.batch_size)))
         return
     audio_path, lines_path = prepare(args.minutes, layout.cache / "bench")
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.embedding_throughput", "--backend", args.backend, "--device", args.device,
-         "--batch-size", str(args.batch_size), "--measure", str(audio_path), str(lines_path)],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
-    result = json.loads(out)
+    result = in_fresh_process("benchmarks.embedding_throughput", "--backend", args.backend, "--device", args.device,
+                              "--batch-size", str(args.batch_size), "--measure", str(audio_path), str(lines_path))
     for key, value in result.items():
         print(f"{key:>28}: {value}")
     RESULTS.mkdir(parents=True, exist_ok=True)

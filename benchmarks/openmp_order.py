@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 ORDERS = ("torch_first", "ctranslate2_first")
 
 
-def trial(order: str, audio_path: Path, lines_path: Path) -> dict:
+def trial(order: str, audio_path: Path, lines_path: Path, cache: Path) -> dict:
     if order == "ctranslate2_first":
         from animespeech_assets.core.environment import load_ctranslate2_before_torch
 
@@ -38,7 +36,7 @@ def trial(order: str, audio_path: Path, lines_path: Path) -> dict:
     from animespeech_assets.speakers.embeddings import embed_lines
 
     audio, lines = load_audio(audio_path), pq.read_table(lines_path)
-    recognizer = load_recognizer("faster_whisper", "", "cpu", "auto", None, DecodeOptions(), str(ROOT / "data" / "cache" / "models"))
+    recognizer = load_recognizer("faster_whisper", "", "cpu", "auto", None, DecodeOptions(), str(cache / "models"))
     t0 = time.perf_counter()
     recognizer.transcribe(audio[: 16000 * 30], "ja")
     recognition_s = time.perf_counter() - t0
@@ -61,19 +59,15 @@ def main() -> None:
     layout = DataLayout(ROOT / "data")
     configure_caches(layout)
     if args.trial:
-        print(json.dumps(trial(args.trial[0], Path(args.trial[1]), Path(args.trial[2]))))
+        print(json.dumps(trial(args.trial[0], Path(args.trial[1]), Path(args.trial[2]), layout.cache)))
         return
-    from benchmarks.embedding_throughput import prepare
+    from benchmarks.embedding_throughput import in_fresh_process, prepare
 
     audio_path, lines_path = prepare(args.minutes, layout.cache / "bench")
     trials = []
     for round_ in range(args.rounds):
         for order in ORDERS:
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.openmp_order", "--trial", order, str(audio_path), str(lines_path)],
-                cwd=ROOT, check=True, capture_output=True, text=True,
-            ).stdout.strip().splitlines()[-1]
-            trials.append(json.loads(out))
+            trials.append(in_fresh_process("benchmarks.openmp_order", "--trial", order, str(audio_path), str(lines_path)))
             print(f"round {round_ + 1}: {order:<18} CAM++ {trials[-1]['embed_seconds']:6.2f} s")
     median = {o: statistics.median(t["embed_seconds"] for t in trials if t["order"] == o) for o in ORDERS}
     ratio = median["torch_first"] / median["ctranslate2_first"]
