@@ -11,6 +11,10 @@ process, as a user starts it:
   unlabelled line given its nearest labelled line's character;
 - both again with one other CPU-bound process running (a busy machine: `--busy` processes that spin);
 - with `--asr`, the CLI on the same episode without its subtitles (speech recognition);
+- the floor under the CLI's embedding step: in a fresh process, on the decoded track and transcript the
+  CLI just wrote, voice activity alone and the whole embedding call (voice activity, then the encoder
+  over every voiced line), with no Dagster and no I/O; against a tenth of the older method's time
+  (what a 10x end-to-end figure leaves for everything);
 - how much two CPU-bound processes get done against one (the host's real parallelism: hosts differ).
 
 Prints every figure and the ratios; results in `benchmarks/results/end_to_end.json`.
@@ -29,6 +33,9 @@ import time
 from datetime import UTC
 from pathlib import Path
 
+import numpy as np
+
+from benchmarks.embedding_throughput import in_fresh_process
 from benchmarks.long_episode import LONG_EPISODES, long_episode, peak_rss, use_work_folder
 
 RESULTS = Path(__file__).parent / "results"
@@ -77,7 +84,6 @@ def older_method(media: Path, subtitles: Path, labels: Path) -> None:
     """The older tool's way, line by line: an ffmpeg process per line, a Resemblyzer call per line."""
     import csv
 
-    import numpy as np
     import pysubs2
     from resemblyzer import VoiceEncoder, preprocess_wav
 
@@ -98,6 +104,34 @@ def older_method(media: Path, subtitles: Path, labels: Path) -> None:
     nearest = np.argmax(vectors @ vectors[ref].T, axis=1)
     predicted = [labelled[keys[ref[j]]] for j in nearest]
     print(f"{len(cues)} lines, {len(ref)} labelled, {len(set(predicted))} characters predicted")
+
+
+def embedding_floor(audio: Path, transcript: Path) -> dict:
+    """Seconds of the embedding step's computation alone, in this process: voice activity, then
+    ``embed_lines`` (voice activity again, the voiced clips, the default encoder)."""
+    import pyarrow.parquet as pq
+
+    from animespeech_assets.backends.devices import ThreadBudget
+    from animespeech_assets.core.audio import ANALYSIS_SAMPLE_RATE, load_audio
+    from animespeech_assets.core.voice import speech_probabilities
+    from animespeech_assets.defs.resources import SpeakerEncoderResource
+    from animespeech_assets.speakers.embeddings import embed_lines
+
+    samples, lines = np.asarray(load_audio(audio)), pq.read_table(transcript)
+    t0 = time.perf_counter()
+    encoder = SpeakerEncoderResource().load()
+    embed_lines(samples[: ANALYSIS_SAMPLE_RATE * 30], ANALYSIS_SAMPLE_RATE, lines.slice(0, 8), encoder)  # warm-up
+    load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with ThreadBudget() as budget:
+        speech_probabilities(samples, ANALYSIS_SAMPLE_RATE, budget.threads)
+    vad = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    embed_lines(samples, ANALYSIS_SAMPLE_RATE, lines, encoder)
+    total = time.perf_counter() - t0
+    return {"encoder": encoder.model_id, "precision": encoder.precision, "load_and_warmup_seconds": round(load, 2),
+            "voice_activity_seconds": round(vad, 2), "embed_lines_seconds": round(total, 2),
+            "encoder_seconds": round(total - vad, 2)}
 
 
 def without_subtitles(layout, episode: str) -> str:
@@ -150,9 +184,14 @@ def main() -> int:
     p.add_argument("--work", type=Path, default=LONG_EPISODES)
     p.add_argument("--output", type=Path, default=RESULTS / "end_to_end.json")
     p.add_argument("--older-method", nargs=3, type=Path, metavar=("MEDIA", "SRT", "LABELS"), help=argparse.SUPPRESS)
+    p.add_argument("--floor", nargs=2, type=Path, metavar=("AUDIO", "TRANSCRIPT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.older_method:
         older_method(*args.older_method)
+        return 0
+    if args.floor:
+        use_work_folder(args.work)
+        print(json.dumps(embedding_floor(*args.floor)))
         return 0
 
     layout = use_work_folder(args.work)
@@ -171,7 +210,14 @@ def main() -> int:
         quiet, loaded = runs[0]["cli"]["steps"], runs[1]["cli"]["steps"]
         runs[1]["step_slowdown"] = {k: round(loaded[k] / quiet[k], 2) for k in quiet if k in loaded and quiet[k] >= 0.2}
         print("  slowdown per step (busy / quiet): " + ", ".join(f"{k} {v}x" for k, v in runs[1]["step_slowdown"].items()))
-    summary = {"episode_minutes": args.minutes, "subtitle_lines": lines, "cpus": os.cpu_count(), "two_process_throughput": cores, "select": SELECT, "runs": runs}
+    floor = in_fresh_process("benchmarks.end_to_end", "--work", str(args.work), "--floor",
+                             str(layout.asset_file("episode_audio", episode, ".npy")), str(layout.asset_file("transcript", episode)))
+    floor["tenth_of_older_method_seconds"] = round(runs[0]["older_method"]["seconds"] / 10, 2)
+    print(f"embedding floor ({floor['encoder']}, {floor['precision']}, no Dagster, no I/O): voice activity "
+          f"{floor['voice_activity_seconds']:.2f} s + encoder {floor['encoder_seconds']:.2f} s; a tenth of the older method: "
+          f"{floor['tenth_of_older_method_seconds']:.2f} s", flush=True)
+    summary = {"episode_minutes": args.minutes, "subtitle_lines": lines, "cpus": os.cpu_count(), "two_process_throughput": cores,
+               "select": SELECT, "runs": runs, "embedding_floor": floor}
     if args.asr:
         asr = run_cli(without_subtitles(layout, episode))
         asr["x_real_time"] = round(seconds / asr["seconds"], 1)
