@@ -211,7 +211,7 @@ def main() -> int:
         runs[1]["step_slowdown"] = {k: round(loaded[k] / quiet[k], 2) for k in quiet if k in loaded and quiet[k] >= 0.2}
         print("  slowdown per step (busy / quiet): " + ", ".join(f"{k} {v}x" for k, v in runs[1]["step_slowdown"].items()))
     floor = in_fresh_process("benchmarks.end_to_end", "--work", str(args.work), "--floor",
-                             str(layout.asset_file("episode_audio", episode, ".npy")), str(layout.asset_file("transcript", episode)))
+                             str(layout.output("episode_audio", episode)), str(layout.output("transcript", episode)))
     floor["tenth_of_older_method_seconds"] = round(runs[0]["older_method"]["seconds"] / 10, 2)
     print(f"embedding floor ({floor['encoder']}, {floor['precision']}, no Dagster, no I/O): voice activity "
           f"{floor['voice_activity_seconds']:.2f} s + encoder {floor['encoder_seconds']:.2f} s; a tenth of the older method: "
